@@ -1,0 +1,76 @@
+"""STDP synapse models (Brian2 strings).
+
+Nearest-spike pair STDP with exponential windows and hard bounds. Each synapse keeps two traces
+that are *reset to 1* (not incremented) at a spike, so a pairing always uses the nearest earlier
+spike of the partner. The same three strings implement both the causal rule and the authors'
+anti-causal variant; :func:`stdp_constants` fills in which window and amplitude belong to which
+side:
+
+=============  =========================  =========================
+rule           pre then post (dt > 0)     post then pre (dt < 0)
+=============  =========================  =========================
+causal         +eta A+ exp(-dt / tau+)    -eta A- exp(dt / tau-)
+authors        -eta A- exp(-dt / tau-)    +eta A+ exp(dt / tau+)
+=============  =========================  =========================
+
+For inhibitory presynapses every change is multiplied by ``sgn = -1``: STDP acts on |w| (w < 0).
+"""
+
+#: Synapse state.
+#:
+#: - ``w`` (1): weight, dimensionless (paper's units), kept in [w_lo, w_hi].
+#: - ``last_sleep`` (1): the sleep clock at this synapse's last decay update (see homeostasis).
+#: - ``xpre`` (1): presynaptic trace, 1 at a presynaptic spike, decays with ``tau_xpre``.
+#: - ``xpost`` (1): postsynaptic trace, 1 at a postsynaptic spike, decays with ``tau_xpost``.
+STDP_MODEL = """
+w : 1
+last_sleep : 1
+dxpre/dt = -xpre / tau_xpre : 1 (event-driven)
+dxpost/dt = -xpost / tau_xpost : 1 (event-driven)
+"""
+
+#: (The sleep decay owed since the last update is prepended to both strings by the network
+#: builder, so the weight used here is up to date.)
+#:
+#: On a presynaptic spike: deliver the current, pair with the last postsynaptic spike (``xpost``),
+#: then mark this spike. Plasticity is gated by the postsynaptic ``plastic`` flag.
+STDP_ON_PRE = """
+I_syn_post += w * q_syn
+w = clip(w + plastic_post * eta * sgn * amp_on_pre * xpost, w_lo, w_hi)
+xpre = 1
+"""
+
+#: On a postsynaptic spike: pair with the last presynaptic spike (``xpre``), then mark this one.
+#: Gated by the presynaptic ``plastic`` flag (same value as the postsynaptic one at all times).
+STDP_ON_POST = """
+w = clip(w + plastic_pre * eta * sgn * amp_on_post * xpre, w_lo, w_hi)
+xpost = 1
+"""
+
+
+def stdp_constants(stdp, *, inhibitory_pre: bool) -> dict:
+    """Namespace entries for the STDP strings, from :class:`~sleep_brian.params.STDPParams`.
+
+    Returns ``tau_xpre``, ``tau_xpost``, ``amp_on_pre``, ``amp_on_post`` (signed), ``eta``,
+    ``sgn``, ``w_lo``, ``w_hi``.
+    """
+    if stdp.rule == "causal":
+        tau_xpre, amp_on_post = stdp.tau_plus, +stdp.a_plus
+        tau_xpost, amp_on_pre = stdp.tau_minus, -stdp.a_minus
+    else:  # authors: the time difference reversed
+        tau_xpre, amp_on_post = stdp.tau_minus, -stdp.a_minus
+        tau_xpost, amp_on_pre = stdp.tau_plus, +stdp.a_plus
+    if inhibitory_pre:
+        w_lo, w_hi, sgn = stdp.w_min_inh, stdp.w_max_inh, -1.0
+    else:
+        w_lo, w_hi, sgn = stdp.w_min_exc, stdp.w_max_exc, 1.0
+    return dict(
+        tau_xpre=tau_xpre,
+        tau_xpost=tau_xpost,
+        amp_on_pre=amp_on_pre,
+        amp_on_post=amp_on_post,
+        eta=stdp.eta,
+        sgn=sgn,
+        w_lo=w_lo,
+        w_hi=w_hi,
+    )

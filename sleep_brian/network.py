@@ -1,0 +1,276 @@
+"""Build an explicit ``b2.Network`` of the paper's model for a lowered protocol.
+
+The network has three groups (``inputs``, ``exc``, ``inh``) and four plastic pathways
+(:data:`~sleep_brian.params.PATHWAYS`). Connectivity is drawn with numpy from the run's seed, so
+it is the same on every device; the random streams during the run (input spikes, sleep noise,
+stochastic decay) come from Brian2's generator, seeded by the caller through
+:func:`sleep_brian.devices.target`'s ``b2.seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import brian2 as b2
+import numpy as np
+
+from sleep_brian import equations as eq
+from sleep_brian.errors import ConfigError
+from sleep_brian.params import PATHWAYS, ModelParams
+from sleep_brian.protocol import Timeline
+
+__all__ = [
+    "BuiltNetwork",
+    "Connectivity",
+    "draw_connectivity",
+    "build_network",
+    "snapshot_plan",
+    "decay_namespace",
+    "settle_weights",
+]
+
+#: (source group, target group, inhibitory presynapse) per pathway
+PATHWAY_ENDS = {
+    "input_e": ("inputs", "exc", False),
+    "e_e": ("exc", "exc", False),
+    "e_i": ("exc", "inh", False),
+    "i_e": ("inh", "exc", True),
+}
+
+
+@dataclass
+class Connectivity:
+    """Presynaptic and postsynaptic indices per pathway."""
+
+    i: dict[str, np.ndarray]
+    j: dict[str, np.ndarray]
+
+    def n(self, pathway: str) -> int:
+        return len(self.i[pathway])
+
+
+def draw_connectivity(params: ModelParams, rng: np.random.Generator) -> Connectivity:
+    """The paper's connection rule: independent Bernoulli draws per pair with probability p.
+
+    No E->E self-connections; an I->E synapse is removed where the reciprocal E->I synapse
+    exists (if ``remove_reciprocal_ie``).
+    """
+    c = params.connectivity
+    sizes = {"inputs": c.n_input, "exc": c.n_exc, "inh": c.n_inh}
+    masks = {}
+    for name in PATHWAYS:
+        src, tgt, _ = PATHWAY_ENDS[name]
+        masks[name] = rng.random((sizes[src], sizes[tgt])) < getattr(c, name).p
+    np.fill_diagonal(masks["e_e"], False)
+    if c.remove_reciprocal_ie:
+        masks["i_e"] &= ~masks["e_i"].T
+    ii, jj = {}, {}
+    for name, m in masks.items():
+        ii[name], jj[name] = np.nonzero(m)
+    return Connectivity(ii, jj)
+
+
+def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 4_000_000) -> tuple[int, float]:
+    """Choose how often to snapshot weights and what fraction of synapses to record.
+
+    Snapshots fall on a grid whose step divides every phase boundary, so the weights before and
+    after each sleep are recorded exactly. If that grid times all synapses would exceed ``budget``
+    stored values, a random subset of synapses is recorded (the fraction returned).
+    """
+    grid = 0
+    for b in timeline.boundaries():
+        grid = int(np.gcd(grid, b))
+    grid = max(grid, 1)
+    n_snaps = timeline.n_steps // grid + 1
+    frac = min(1.0, budget / max(1, n_snaps * n_synapses))
+    return grid, frac
+
+
+@dataclass
+class BuiltNetwork:
+    """The network and the handles a run needs to read it back."""
+
+    net: b2.Network
+    groups: dict[str, b2.NeuronGroup]
+    synapses: dict[str, b2.Synapses]
+    spikes: dict[str, b2.SpikeMonitor]
+    weight_monitors: dict[str, b2.StateMonitor] = field(default_factory=dict)
+    weight_record: dict[str, np.ndarray] = field(default_factory=dict)
+    connectivity: Connectivity | None = None
+    snapshot_steps: int | None = None
+
+
+def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
+    n = p.neuron
+    ns = {k: getattr(n, k) for k in ("tau_m", "tau_syn", "R", "v_rest", "v_reset", "v_min", "v_max")}
+    ns.update({k: getattr(n, k) for k in ("v_th0", "th_min", "th_max", "tau_a", "delta_a")})
+    # Noise is white: its sd per step scales with sqrt(dt / noise_dt_ref).
+    ns["noise_step"] = n.noise_sd * np.sqrt(float(p.dt / n.noise_dt_ref))
+    ns["sleep_dt_ref"] = p.sleep.dt_ref
+    ns.update(timeline_arrays)
+    return ns
+
+
+def decay_namespace(p: ModelParams, pathway: str) -> tuple[str, dict]:
+    """The decay code (with ``SLEEP_CLOCK`` placeholder) and its constants for one pathway."""
+    s = p.sleep
+    inhibitory = PATHWAY_ENDS[pathway][2]
+    ns = {"lam": s.lam}
+    if s.rule == "power":
+        ns["w_tar"] = s.w_tar_inh if inhibitory else s.w_tar_exc
+        return eq.POWER_LAW_DECAY, ns
+    w0 = getattr(p.connectivity, pathway).w0
+    base = w0 if s.baseline == "initial" else (s.w_tar_inh if inhibitory else s.w_tar_exc)
+    if base == 0 or np.sign(base) != (-1 if inhibitory else 1):
+        raise ConfigError(
+            f"stochastic decay baseline for {pathway} is {base}; it must be nonzero with the weights' sign "
+            "(set SleepParams.baseline='target' or a nonzero initial weight)."
+        )
+    ns["w_base"] = base
+    ns["sigma_log"] = s.sigma_log
+    return eq.STOCHASTIC_DECAY, ns
+
+
+def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
+    """Apply the decay still owed at the end of a run (the numpy twin of the Brian2 code)."""
+    code, ns = decay_namespace(params, pathway)
+    lo, hi = (eq.stdp_constants(params.stdp, inhibitory_pre=PATHWAY_ENDS[pathway][2])[k] for k in ("w_lo", "w_hi"))
+    e = ns["lam"] ** (clock_now - np.asarray(last_sleep))
+    w = np.asarray(w, dtype=float)
+    if "w_tar" in ns:
+        out = ns["w_tar"] * (w / ns["w_tar"]) ** e
+    else:
+        x = np.log(w / ns["w_base"]) * e + ns["sigma_log"] * np.sqrt(1 - e**2) * rng.standard_normal(w.shape)
+        out = ns["w_base"] * np.exp(x)
+    return np.clip(out, lo, hi)
+
+
+def build_network(
+    params: ModelParams,
+    timeline: Timeline,
+    images: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    record_weights: bool = True,
+    snapshot_budget: int = 4_000_000,
+    initial_weights: dict[str, np.ndarray] | None = None,
+) -> BuiltNetwork:
+    """Build the paper's network for ``timeline`` on the currently selected Brian2 device.
+
+    Parameters
+    ----------
+    params : ModelParams
+    timeline : Timeline
+        The lowered protocol (:func:`sleep_brian.protocol.lower`); its ``dt`` must equal ``params.dt``.
+    images : array (n_images, n_input)
+        Pixel intensities in [0, 1]; the timeline's image indices point into it.
+    rng : numpy Generator
+        Draws connectivity and the recorded-synapse subset.
+    record_weights : bool
+        Record weight snapshots at every phase boundary (see :func:`snapshot_plan`).
+    initial_weights : dict, optional
+        Per pathway, weights to start from instead of the constant ``w0``.
+    """
+    c = params.connectivity
+    images = np.asarray(images, dtype=float)
+    if images.ndim != 2 or images.shape[1] != c.n_input:
+        raise ConfigError(f"images must have shape (n_images, {c.n_input}); got {images.shape}.")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per ms).")
+    if int(timeline.image.max(initial=0)) >= len(images):
+        raise ConfigError(f"the protocol shows image {int(timeline.image.max())} but only {len(images)} were given.")
+    if abs(float(timeline.dt / params.dt) - 1) > 1e-9:
+        raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {params.dt}; lower with dt=params.dt.")
+
+    b2.defaultclock.dt = params.dt
+    slot = timeline.slot
+    arrays = {
+        "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
+        "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
+    }
+    image_schedule = b2.TimedArray(timeline.image.astype(float), dt=slot, name="image_schedule")
+    # A 2-D TimedArray used as a lookup table: row k is image k, addressed as images(k*ms, i).
+    image_table = b2.TimedArray(images if len(images) else np.zeros((1, c.n_input)), dt=1 * b2.ms, name="images")
+
+    input_ns = dict(
+        arrays,
+        image_schedule=image_schedule,
+        images=image_table,
+        p_scale=params.input.gain * float(params.dt / params.input.prob_dt_ref),
+        sleep_dt_ref=params.sleep.dt_ref,
+    )
+    inputs = b2.NeuronGroup(
+        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, method="euler"
+    )
+    inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
+    ns = _neuron_namespace(params, arrays)
+    groups = {"inputs": inputs}
+    for name, size in (("exc", c.n_exc), ("inh", c.n_inh)):
+        g = b2.NeuronGroup(
+            size,
+            eq.LIF_ADAPTIVE,
+            threshold=eq.LIF_THRESHOLD,
+            reset=eq.LIF_RESET,
+            method=params.method,
+            namespace=ns,
+            name=name,
+        )
+        g.v = params.neuron.v_rest
+        g.run_regularly(eq.REGIME_UPDATE + eq.MEMBRANE_NOISE_AND_CLIP, dt=params.dt)
+        groups[name] = g
+
+    conn = draw_connectivity(params, rng)
+    q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
+    synapses, weight_monitors, weight_record = {}, {}, {}
+    grid, frac = snapshot_plan(timeline, sum(conn.n(p) for p in PATHWAYS), snapshot_budget)
+    for pw in PATHWAYS:
+        src, tgt, inhibitory = PATHWAY_ENDS[pw]
+        consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)
+        consts["q_syn"] = q_syn
+        w0 = getattr(c, pw).w0
+        decay_code, decay_ns = decay_namespace(params, pw)
+        consts.update(decay_ns)
+        S = b2.Synapses(
+            groups[src],
+            groups[tgt],
+            model=eq.STDP_MODEL,
+            on_pre=eq.for_side(decay_code, "post") + eq.STDP_ON_PRE,
+            on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
+            namespace=consts,
+            name=pw,
+        )
+        S.connect(i=conn.i[pw], j=conn.j[pw])
+        if initial_weights is not None and pw in initial_weights:
+            w_init = np.asarray(initial_weights[pw], dtype=float)
+            if w_init.shape != (conn.n(pw),):
+                raise ConfigError(f"initial_weights[{pw!r}] has shape {w_init.shape}; expected ({conn.n(pw)},).")
+            S.w = w_init
+        else:
+            S.w = float(np.clip(w0, consts["w_lo"], consts["w_hi"]))
+        synapses[pw] = S
+        if record_weights and conn.n(pw):
+            # Bring every weight up to date before each snapshot (the decay is event-driven).
+            S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * params.dt, when="start", order=-20)
+            n_rec = max(1, int(round(frac * conn.n(pw))))
+            idx = np.sort(rng.choice(conn.n(pw), size=n_rec, replace=False)) if n_rec < conn.n(pw) else np.arange(conn.n(pw))
+            # when='start', order=-10: the state at the step boundary, before this step's
+            # run_regularly updates, i.e. exactly the weights at the end of the previous phase.
+            weight_monitors[pw] = b2.StateMonitor(
+                S, "w", record=idx, dt=grid * params.dt, when="start", order=-10, name=f"w_{pw}"
+            )
+            weight_record[pw] = idx
+
+    spikes = {name: b2.SpikeMonitor(groups[name], name=f"spikes_{name}") for name in ("exc", "inh")}
+    net = b2.Network(
+        *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), name="sleep_net"
+    )
+    return BuiltNetwork(
+        net=net,
+        groups=groups,
+        synapses=synapses,
+        spikes=spikes,
+        weight_monitors=weight_monitors,
+        weight_record=weight_record,
+        connectivity=conn,
+        snapshot_steps=grid,
+    )

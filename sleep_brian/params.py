@@ -1,0 +1,362 @@
+"""Parameters as frozen dataclasses with Brian2 units, validated on creation, JSON round-trip.
+
+Every physical number of the model lives here, grouped by concern (neurons, connectivity,
+plasticity, sleep, input, simulation), as in NEST's microcircuit example. A field that carries a
+unit declares it with :func:`qty`; constructing a dataclass with a plain number, or a quantity of
+the wrong dimension, raises :class:`~sleep_brian.errors.ConfigError` naming the field and the unit
+it wants. ``to_dict``/``from_dict`` turn any of these records into JSON-safe dictionaries (values
+in the field's declared unit) and back, so a result record can be read without Brian2 and a run
+can be repeated from its record.
+
+Defaults are the paper's (Massey et al. 2026, arXiv:2601.08447; see PAPER.md), with the
+corrected model as default and the authors' quirks as explicit switches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import brian2 as b2
+
+from sleep_brian.errors import ConfigError
+
+__all__ = [
+    "qty",
+    "NeuronParams",
+    "PathwayParams",
+    "ConnectivityParams",
+    "STDPParams",
+    "SleepParams",
+    "InputParams",
+    "ScheduleParams",
+    "ModelParams",
+    "to_dict",
+    "from_dict",
+    "parse_quantity",
+    "PATHWAYS",
+]
+
+#: The four plastic pathways of the paper's network, in a fixed order used everywhere.
+PATHWAYS = ("input_e", "e_e", "e_i", "i_e")
+
+_UNITS = {"ms": b2.ms, "second": b2.second, "mV": b2.mV, "Hz": b2.Hz, "1": 1}
+
+
+def qty(default, unit: str, *, doc: str = ""):
+    """A dataclass field holding a Brian2 quantity in ``unit`` (one of ``ms, second, mV, Hz``)."""
+    # Quantities are numpy arrays (unhashable): dataclasses need a factory for them.
+    return field(default_factory=lambda: default, metadata={"unit": unit, "doc": doc})
+
+
+def parse_quantity(text: str, unit: str, name: str = "value") -> b2.Quantity:
+    """Parse ``"100ms"``, ``"0.1 s"`` or ``"-55 mV"`` into a Brian2 quantity of ``unit``'s dimension.
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` has no unit or the wrong one; the message shows an example that works.
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    example = f"'100{unit}'" if unit != "1" else "'0.5'"
+    if not m:
+        raise ConfigError(f"{name}: cannot read {text!r} as a number with a unit; write e.g. {example}.")
+    number, suffix = float(m.group(1)), m.group(2)
+    if not suffix:
+        raise ConfigError(f"{name}: {text!r} has no unit; {name} wants a {unit}-valued quantity, e.g. {example}.")
+    aliases = {"s": "second", "sec": "second", "msecond": "ms", "mvolt": "mV", "hz": "Hz"}
+    suffix = aliases.get(suffix, suffix)
+    if suffix not in b2.units.__dict__ and suffix not in _UNITS:
+        raise ConfigError(f"{name}: unknown unit {suffix!r} in {text!r}; write e.g. {example}.")
+    value = number * (_UNITS.get(suffix) or getattr(b2.units, suffix))
+    _check_dim(name, value, unit)
+    return value
+
+
+def _check_dim(name: str, value: Any, unit: str) -> None:
+    want = _UNITS[unit]
+    if unit == "1":
+        return
+    if not isinstance(value, b2.Quantity):
+        raise ConfigError(
+            f"{name} = {value!r} is a plain number; it needs a unit of {unit}, "
+            f"e.g. {value!r} * brian2.{unit} (or the string '{value}{unit}' on the command line)."
+        )
+    if value.dim is not b2.get_dimensions(want):
+        raise ConfigError(
+            f"{name} = {value!r} has the wrong unit; it needs a unit of {unit} "
+            f"(dimension {b2.get_dimensions(want)}), got dimension {value.dim}."
+        )
+
+
+class _Validated:
+    """Mixin: check units of every ``qty`` field and call ``_validate`` after construction."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            unit = f.metadata.get("unit")
+            value = getattr(self, f.name)
+            if unit is not None and value is not None:
+                _check_dim(f"{type(self).__name__}.{f.name}", value, unit)
+        self._validate()
+
+    def _validate(self) -> None:  # pragma: no cover - overridden where there is more to check
+        pass
+
+    def replace(self, **changes):
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _positive(obj, *names) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not float(v) > 0:
+            raise ConfigError(f"{type(obj).__name__}.{n} = {v!r} must be > 0.")
+
+
+@dataclass(frozen=True)
+class NeuronParams(_Validated):
+    """Current-based LIF with adaptive threshold (paper: Euler, dt = 1 ms)."""
+
+    tau_m: b2.Quantity = qty(30 * b2.ms, "ms", doc="membrane time constant")
+    tau_syn: b2.Quantity = qty(30 * b2.ms, "ms", doc="synaptic current time constant")
+    R: b2.Quantity = qty(30 * b2.mV, "mV", doc="voltage per unit of (dimensionless) synaptic current")
+    v_rest: b2.Quantity = qty(-70 * b2.mV, "mV")
+    v_reset: b2.Quantity = qty(-80 * b2.mV, "mV")
+    v_min: b2.Quantity = qty(-100 * b2.mV, "mV", doc="membrane potential is clipped to [v_min, v_max]")
+    v_max: b2.Quantity = qty(40 * b2.mV, "mV")
+    v_th0: b2.Quantity = qty(-55 * b2.mV, "mV", doc="threshold without adaptation")
+    th_min: b2.Quantity = qty(-90 * b2.mV, "mV", doc="threshold v_th0 + a is clipped to [th_min, th_max]")
+    th_max: b2.Quantity = qty(0 * b2.mV, "mV")
+    tau_a: b2.Quantity = qty(100 * b2.ms, "ms", doc="decay time of threshold adaptation")
+    delta_a: b2.Quantity = qty(3 * b2.mV, "mV", doc="threshold increment per spike")
+    noise_sd: b2.Quantity = qty(2 * b2.mV, "mV", doc="membrane noise sd per noise_dt_ref during sleep")
+    noise_dt_ref: b2.Quantity = qty(1 * b2.ms, "ms", doc="time step to which noise_sd refers")
+    syn_dt_ref: b2.Quantity = qty(
+        1 * b2.ms, "ms", doc="a spike of weight w adds w * syn_dt_ref / tau_syn to I (the paper's per-step sum)"
+    )
+
+    def _validate(self) -> None:
+        _positive(self, "tau_m", "tau_syn", "tau_a", "noise_dt_ref", "syn_dt_ref")
+        if not self.v_min < self.v_max:
+            raise ConfigError(f"NeuronParams: v_min {self.v_min} must be below v_max {self.v_max}.")
+        if not self.th_min < self.th_max:
+            raise ConfigError(f"NeuronParams: th_min {self.th_min} must be below th_max {self.th_max}.")
+        if float(self.noise_sd) < 0:
+            raise ConfigError(f"NeuronParams.noise_sd = {self.noise_sd} must be >= 0.")
+
+
+@dataclass(frozen=True)
+class PathwayParams(_Validated):
+    """One synaptic pathway: connection probability and initial weight (dimensionless)."""
+
+    p: float
+    w0: float
+
+    def _validate(self) -> None:
+        if not 0 <= self.p <= 1:
+            raise ConfigError(f"PathwayParams.p = {self.p!r} is a probability and must lie in [0, 1].")
+
+
+@dataclass(frozen=True)
+class ConnectivityParams(_Validated):
+    """Sizes and the connection rule of the paper's network."""
+
+    n_input: int = 225
+    n_exc: int = 200
+    n_inh: int = 50
+    input_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.10, 0.15))
+    e_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.15, 0.30))
+    e_i: PathwayParams = field(default_factory=lambda: PathwayParams(0.20, 0.40))
+    i_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.25, -0.50))
+    remove_reciprocal_ie: bool = True  # an I->E synapse is removed where E->I exists (paper)
+
+    def _validate(self) -> None:
+        for n in ("n_input", "n_exc", "n_inh"):
+            v = getattr(self, n)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"ConnectivityParams.{n} = {v!r} must be a positive integer.")
+        for name in PATHWAYS:
+            pw = getattr(self, name)
+            if isinstance(pw, dict):  # from JSON
+                object.__setattr__(self, name, PathwayParams(**pw))
+        if self.i_e.w0 > 0 or self.input_e.w0 < 0 or self.e_e.w0 < 0 or self.e_i.w0 < 0:
+            raise ConfigError("ConnectivityParams: excitatory w0 must be >= 0 and the inhibitory (i_e) w0 <= 0.")
+
+
+@dataclass(frozen=True)
+class STDPParams(_Validated):
+    """Nearest-spike pair STDP with exponential windows and hard bounds.
+
+    ``rule='causal'`` (default): pre before post potentiates (A+, tau+), post before pre depresses
+    (A-, tau-). ``rule='authors'``: the time difference reversed as in the authors' code, so pre
+    before post depresses (A-, tau-) and post before pre potentiates (A+, tau+). Inhibitory
+    presynapses get the sign of every change flipped (STDP acts on |w|).
+    """
+
+    rule: str = "causal"
+    a_plus: float = 0.5
+    a_minus: float = 0.3
+    tau_plus: b2.Quantity = qty(10 * b2.ms, "ms")
+    tau_minus: b2.Quantity = qty(7.5 * b2.ms, "ms")
+    eta: float = 8e-4
+    w_min_exc: float = 0.01
+    w_max_exc: float = 25.0
+    w_min_inh: float = -25.0
+    w_max_inh: float = -0.01
+
+    def _validate(self) -> None:
+        if self.rule not in ("causal", "authors"):
+            raise ConfigError(f"STDPParams.rule = {self.rule!r}; expected 'causal' (default) or 'authors'.")
+        _positive(self, "tau_plus", "tau_minus")
+        if self.eta < 0 or self.a_plus < 0 or self.a_minus < 0:
+            raise ConfigError("STDPParams: eta, a_plus and a_minus must be >= 0 (signs are set by the rule).")
+        if not (0 < self.w_min_exc < self.w_max_exc and self.w_min_inh < self.w_max_inh < 0):
+            raise ConfigError("STDPParams: need 0 < w_min_exc < w_max_exc and w_min_inh < w_max_inh < 0.")
+
+
+@dataclass(frozen=True)
+class SleepParams(_Validated):
+    """Sleep-phase weight decay.
+
+    ``rule='power'`` (paper): every ``dt_ref`` of sleep, |w| <- w_tar (|w|/w_tar)^lam.
+    ``rule='stochastic'``: an exact discrete Ornstein-Uhlenbeck process in x = log(w / w_base)
+    whose deterministic part is the same power law (x <- lam x), plus Gaussian noise scaled so that
+    the stationary sd of x is ``sigma_log``: |w| relaxes to a log-normal spread around the
+    homeostatic baseline w_base (the pathway's initial weight unless ``baseline='target'``).
+    """
+
+    rule: str = "power"
+    lam: float = 0.99997
+    dt_ref: b2.Quantity = qty(1 * b2.ms, "ms", doc="time step per application of lam")
+    w_tar_exc: float = 0.01
+    w_tar_inh: float = -0.01
+    sigma_log: float = 0.5
+    baseline: str = "initial"
+
+    def _validate(self) -> None:
+        if self.rule not in ("power", "stochastic"):
+            raise ConfigError(f"SleepParams.rule = {self.rule!r}; expected 'power' (paper) or 'stochastic'.")
+        if not 0 < self.lam <= 1:
+            raise ConfigError(f"SleepParams.lam = {self.lam!r} must lie in (0, 1].")
+        if self.baseline not in ("initial", "target"):
+            raise ConfigError(f"SleepParams.baseline = {self.baseline!r}; expected 'initial' or 'target'.")
+        if self.sigma_log < 0:
+            raise ConfigError(f"SleepParams.sigma_log = {self.sigma_log!r} must be >= 0.")
+        if not (self.w_tar_exc > 0 and self.w_tar_inh < 0):
+            raise ConfigError("SleepParams: w_tar_exc must be > 0 and w_tar_inh < 0.")
+        _positive(self, "dt_ref")
+
+
+@dataclass(frozen=True)
+class InputParams(_Validated):
+    """Rate coding: spike probability per ``prob_dt_ref`` = gain x pixel intensity (Bernoulli)."""
+
+    side: int = 15
+    gain: float = 1.0
+    prob_dt_ref: b2.Quantity = qty(1 * b2.ms, "ms")
+
+    def _validate(self) -> None:
+        if not isinstance(self.side, int) or self.side <= 0:
+            raise ConfigError(f"InputParams.side = {self.side!r} must be a positive integer.")
+        if self.gain < 0:
+            raise ConfigError(f"InputParams.gain = {self.gain!r} must be >= 0.")
+        _positive(self, "prob_dt_ref")
+
+
+@dataclass(frozen=True)
+class ScheduleParams(_Validated):
+    """The paper's wake/sleep schedule and the amount of data.
+
+    After every ``wake_block`` of training, a sleep of ``sleep_fraction * wake_block`` runs
+    (capped at ``sleep_cap`` if given; the authors' code caps at 10 s, so all fractions >= ~0.29
+    behave alike there).
+    """
+
+    sleep_fraction: float = 0.1
+    wake_block: b2.Quantity = qty(35 * b2.second, "second")
+    sleep_cap: b2.Quantity | None = qty(None, "second")
+    presentation: b2.Quantity = qty(100 * b2.ms, "ms", doc="time each image is shown")
+    n_train: int = 1000
+    n_fit: int = 500
+    n_test: int = 500
+    epochs: int = 1
+    repeat_batch: int | None = None  # authors' quirk 2: train on the first N images, repeated
+
+    def _validate(self) -> None:
+        r = self.sleep_fraction
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or not 0 <= r <= 1:
+            raise ConfigError(
+                f"sleep_fraction = {r!r} must be a number in [0, 1] (a fraction of the wake block, "
+                "e.g. 0.1 for 10 % sleep)."
+            )
+        _positive(self, "wake_block", "presentation")
+        if self.sleep_cap is not None and float(self.sleep_cap) < 0:
+            raise ConfigError(f"sleep_cap = {self.sleep_cap} must be >= 0 s or None.")
+        for n in ("n_train", "n_fit", "n_test", "epochs"):
+            v = getattr(self, n)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"ScheduleParams.{n} = {v!r} must be a positive integer.")
+        if self.repeat_batch is not None and (not isinstance(self.repeat_batch, int) or self.repeat_batch <= 0):
+            raise ConfigError(f"repeat_batch = {self.repeat_batch!r} must be a positive integer or None.")
+
+
+@dataclass(frozen=True)
+class ModelParams(_Validated):
+    """Everything that defines one network and its simulation."""
+
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    connectivity: ConnectivityParams = field(default_factory=ConnectivityParams)
+    stdp: STDPParams = field(default_factory=STDPParams)
+    sleep: SleepParams = field(default_factory=SleepParams)
+    input: InputParams = field(default_factory=InputParams)
+    dt: b2.Quantity = qty(1 * b2.ms, "ms", doc="simulation time step (paper: 1 ms)")
+    method: str = "euler"
+
+    def _validate(self) -> None:
+        _positive(self, "dt")
+        if self.method not in ("euler", "exact", "rk2", "rk4", "heun"):
+            raise ConfigError(f"ModelParams.method = {self.method!r}; expected 'euler' (paper) or 'exact'.")
+        if self.input.side**2 != self.connectivity.n_input:
+            raise ConfigError(
+                f"input side {self.input.side} gives {self.input.side ** 2} inputs but "
+                f"connectivity.n_input = {self.connectivity.n_input}; make them agree."
+            )
+
+
+def to_dict(obj) -> dict:
+    """A JSON-safe dict of a parameter dataclass: quantities as numbers in the field's unit."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        unit = f.metadata.get("unit")
+        if dataclasses.is_dataclass(v):
+            out[f.name] = to_dict(v)
+        elif unit is not None and v is not None and unit != "1":
+            out[f.name] = {"value": float(v / _UNITS[unit]), "unit": unit}
+        else:
+            out[f.name] = v
+    return out
+
+
+def from_dict(cls, data: dict):
+    """Inverse of :func:`to_dict` for the dataclass ``cls``."""
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k, v in data.items():
+        if k not in fields:
+            raise ConfigError(f"{cls.__name__} has no parameter {k!r}; known: {sorted(fields)}.")
+        f = fields[k]
+        if isinstance(v, dict) and "unit" in v and "value" in v:
+            kwargs[k] = v["value"] * _UNITS[v["unit"]]
+        elif isinstance(v, dict):
+            sub = f.default.__class__ if dataclasses.is_dataclass(f.default) else None
+            kwargs[k] = from_dict(sub, v) if sub else v
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)

@@ -1,0 +1,236 @@
+"""Wake, Sleep and Test phases, schedules of them, and their lowering to arrays a device compiles.
+
+A protocol is a list of phases. The regime of each phase is three switches:
+
+=========  =====  =====  =========  ===========
+phase      input  noise  STDP       sleep decay
+=========  =====  =====  =========  ===========
+Wake       on     off    on         off
+Sleep      off    on     on         on
+Test       on     off    off        off
+=========  =====  =====  =========  ===========
+
+:func:`lower` turns the whole list into a :class:`Timeline`: per *slot* (the largest time step
+that divides every phase and presentation), the sleep flag, the plasticity flag and the index of
+the image on screen. The network reads these through TimedArrays inside ``run_regularly``, so a
+whole protocol, however many images and sleeps, is a single ``run()`` of a compiled network:
+no Python in the loop, and legal on GeNN (one run, no TimedArray in equations).
+
+:func:`paper_schedule` builds the paper's schedule: after every ``wake_block`` of training, a
+sleep of ``sleep_fraction x wake_block`` (optionally capped). Write other schedules by listing
+phases yourself::
+
+    phases = [Wake(images=np.arange(100), presentation=100 * ms), Sleep(5 * second),
+              Test(images=np.arange(100, 200), presentation=100 * ms, label="test")]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import brian2 as b2
+import numpy as np
+
+from sleep_brian.errors import ConfigError
+from sleep_brian.params import _check_dim
+
+__all__ = ["Wake", "Sleep", "Test", "Timeline", "Span", "lower", "paper_schedule"]
+
+
+def _as_indices(images, name: str) -> np.ndarray:
+    idx = np.asarray(images)
+    if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
+        raise ConfigError(f"{name}: images must be a non-empty 1-D array of image indices >= 0.")
+    return idx.astype(np.int64)
+
+
+def _check_time(value, name: str):
+    try:
+        _check_dim(name, value, "ms")
+    except ConfigError:
+        raise
+    if not float(value) > 0:
+        raise ConfigError(f"{name} = {value} must be > 0 ms.")
+    return value
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Show ``images`` (indices into the image table), each for ``presentation``, with STDP on."""
+
+    images: np.ndarray
+    presentation: b2.Quantity
+    label: str = "wake"
+
+    def __post_init__(self):
+        object.__setattr__(self, "images", _as_indices(self.images, "Wake"))
+        _check_time(self.presentation, "Wake.presentation")
+
+    @property
+    def duration(self):
+        return len(self.images) * self.presentation
+
+
+@dataclass(frozen=True)
+class Test:
+    """Show ``images`` with plasticity off; responses per image are what the readout uses."""
+
+    images: np.ndarray
+    presentation: b2.Quantity
+    label: str = "test"
+
+    def __post_init__(self):
+        object.__setattr__(self, "images", _as_indices(self.images, "Test"))
+        _check_time(self.presentation, "Test.presentation")
+
+    @property
+    def duration(self):
+        return len(self.images) * self.presentation
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """No input, membrane noise, STDP on, weights decay; for ``duration``."""
+
+    duration: b2.Quantity
+    label: str = "sleep"
+
+    def __post_init__(self):
+        _check_time(self.duration, "Sleep.duration")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where one phase of a lowered protocol lies, in time steps of the simulation."""
+
+    kind: str  # "wake", "sleep" or "test"
+    label: str
+    start_step: int
+    stop_step: int
+    images: np.ndarray | None = None  # per-image indices, for wake and test phases
+    steps_per_image: int | None = None
+
+
+@dataclass
+class Timeline:
+    """A protocol lowered to per-slot arrays (what the network's TimedArrays hold)."""
+
+    dt: b2.Quantity
+    slot_steps: int
+    sleep: np.ndarray  # (n_slots,) 0/1
+    plastic: np.ndarray  # (n_slots,) 0/1
+    image: np.ndarray  # (n_slots,) image index on screen (0 where none is shown)
+    spans: list[Span] = field(default_factory=list)
+
+    @property
+    def slot(self):
+        return self.slot_steps * self.dt
+
+    @property
+    def n_steps(self) -> int:
+        return self.slot_steps * len(self.sleep)
+
+    @property
+    def duration(self):
+        return self.n_steps * self.dt
+
+    def spans_of(self, kind: str | None = None, label: str | None = None) -> list[Span]:
+        return [s for s in self.spans if (kind is None or s.kind == kind) and (label is None or s.label == label)]
+
+    def boundaries(self) -> list[int]:
+        """Time steps at which a phase starts or ends."""
+        return sorted({s.start_step for s in self.spans} | {s.stop_step for s in self.spans})
+
+
+def _steps(value, dt, name: str) -> int:
+    n = float(value / dt)
+    k = int(round(n))
+    if k <= 0:
+        raise ConfigError(f"{name} = {value} is shorter than one time step dt = {dt}.")
+    return k
+
+
+def lower(phases, dt=1 * b2.ms) -> Timeline:
+    """Lower a list of phases to a :class:`Timeline` with time step ``dt``.
+
+    Durations are rounded to whole time steps (a sleep of 3.5 ms at dt = 1 ms lasts 4 steps).
+    """
+    phases = list(phases)
+    if not phases:
+        raise ConfigError("a protocol needs at least one phase (Wake, Sleep or Test).")
+    units = []  # per phase: (kind, label, n_steps, steps per image, images)
+    for ph in phases:
+        if isinstance(ph, (Wake, Test)):
+            per = _steps(ph.presentation, dt, f"{type(ph).__name__}.presentation")
+            units.append(("wake" if isinstance(ph, Wake) else "test", ph.label, per * len(ph.images), per, ph.images))
+        elif isinstance(ph, Sleep):
+            units.append(("sleep", ph.label, _steps(ph.duration, dt, "Sleep.duration"), None, None))
+        else:
+            raise ConfigError(f"unknown phase {ph!r}; use Wake, Sleep or Test.")
+    slot = 0
+    for _kind, _label, n, per, _imgs in units:
+        slot = math.gcd(slot, per if per is not None else n)
+        slot = math.gcd(slot, n)
+    spans, sleep, plastic, image = [], [], [], []
+    step = 0
+    for kind, label, n, per, imgs in units:
+        n_slots = n // slot
+        sleep.append(np.full(n_slots, 1 if kind == "sleep" else 0, dtype=np.int8))
+        plastic.append(np.full(n_slots, 0 if kind == "test" else 1, dtype=np.int8))
+        if imgs is not None:
+            image.append(np.repeat(imgs, per // slot))
+        else:
+            image.append(np.zeros(n_slots, dtype=np.int64))
+        spans.append(Span(kind, label, step, step + n, imgs, per))
+        step += n
+    return Timeline(
+        dt=dt,
+        slot_steps=slot,
+        sleep=np.concatenate(sleep),
+        plastic=np.concatenate(plastic),
+        image=np.concatenate(image).astype(np.int64),
+        spans=spans,
+    )
+
+
+def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b2.second, sleep_cap=None):
+    """The paper's training schedule: Wake blocks of ``wake_block``, each followed by a Sleep.
+
+    Parameters
+    ----------
+    train_images : array of int
+        Indices of the training images, in the order shown.
+    presentation : Quantity
+        Time per image.
+    sleep_fraction : float in [0, 1]
+        Sleep duration as a fraction of ``wake_block`` (0 = no sleep).
+    wake_block : Quantity
+        Wake time between sleeps (paper: 35 s = 35,000 steps of 1 ms). Rounded to whole images.
+    sleep_cap : Quantity or None
+        Longest allowed sleep (the authors' code: 10 s). None = no cap (default, corrected model).
+
+    Returns
+    -------
+    list of phases
+        A sleep follows every complete wake block; a final partial block has no sleep after it.
+    """
+    if isinstance(sleep_fraction, bool) or not isinstance(sleep_fraction, (int, float)) or not (
+        0 <= sleep_fraction <= 1
+    ):
+        raise ConfigError(f"sleep_fraction = {sleep_fraction!r} must be a number in [0, 1] (e.g. 0.1 for 10 %).")
+    _check_time(presentation, "presentation")
+    _check_time(wake_block, "wake_block")
+    train_images = _as_indices(train_images, "paper_schedule")
+    per_block = max(1, int(round(float(wake_block / presentation))))
+    sleep = sleep_fraction * per_block * presentation
+    if sleep_cap is not None:
+        _check_dim("sleep_cap", sleep_cap, "second")
+        sleep = min(sleep, sleep_cap)
+    phases = []
+    for start in range(0, len(train_images), per_block):
+        block = train_images[start : start + per_block]
+        phases.append(Wake(block, presentation))
+        if len(block) == per_block and float(sleep) > 0:
+            phases.append(Sleep(sleep))
+    return phases
