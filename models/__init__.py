@@ -1,0 +1,9 @@
+"""Model definitions: named presets of :class:`sleep_brian.params.ModelParams` and schedules.
+
+``paper``   the corrected model of Massey et al. (2026): causal STDP, no sleep cap.
+``authors`` the model as the authors' code runs it, each quirk a documented switch.
+"""
+
+from models.paper import MODELS, authors_model, authors_schedule, get_model, paper_model
+
+__all__ = ["MODELS", "paper_model", "authors_model", "authors_schedule", "get_model"]

@@ -255,10 +255,16 @@ class SleepParams(_Validated):
 
 @dataclass(frozen=True)
 class InputParams(_Validated):
-    """Rate coding: spike probability per ``prob_dt_ref`` = gain x pixel intensity (Bernoulli)."""
+    """Rate coding: spike probability per ``prob_dt_ref`` = gain x pixel intensity (Bernoulli).
+
+    ``total_intensity``: each image is first rescaled so its pixels sum to this (then clipped to
+    [0, 1]), as the authors' code does (22.5 = 10 % of 225 pixels: on average 22.5 input spikes per
+    ms whatever the dataset's contrast). None keeps the raw intensities.
+    """
 
     side: int = 15
     gain: float = 1.0
+    total_intensity: float | None = 22.5
     prob_dt_ref: b2.Quantity = qty(1 * b2.ms, "ms")
 
     def _validate(self) -> None:
@@ -266,6 +272,8 @@ class InputParams(_Validated):
             raise ConfigError(f"InputParams.side = {self.side!r} must be a positive integer.")
         if self.gain < 0:
             raise ConfigError(f"InputParams.gain = {self.gain!r} must be >= 0.")
+        if self.total_intensity is not None and not self.total_intensity > 0:
+            raise ConfigError(f"InputParams.total_intensity = {self.total_intensity!r} must be > 0 or None.")
         _positive(self, "prob_dt_ref")
 
 

@@ -76,6 +76,8 @@ class Wake:
 class Test:
     """Show ``images`` with plasticity off; responses per image are what the readout uses."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     images: np.ndarray
     presentation: b2.Quantity
     label: str = "test"

@@ -1,0 +1,225 @@
+"""The ``sleep-brian`` command.
+
+::
+
+    sleep-brian run --dataset digits --sleep 0.1 --seed 1 --device cpp_standalone --out runs/
+    sleep-brian devices          # which targets work on this machine
+    sleep-brian show runs/NAME   # print the summary table of a stored record
+
+Every option is checked before anything is simulated; an error prints one line naming the
+problem and the fix, exits with status 2, and writes no record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from sleep_brian.errors import SleepBrianError
+
+__all__ = ["main", "build_parser", "format_summary"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a fraction in [0, 1], e.g. 0.1") from None
+    if not math.isfinite(v) or not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(
+            f"sleep fraction {text} is outside [0, 1]; it is sleep time per wake time, e.g. 0.1 for 10 %"
+        )
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive whole number")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed {text} must be >= 0")
+    return v
+
+
+def _quantity(unit: str, option: str):
+    def parse(text: str):
+        from sleep_brian.params import parse_quantity
+
+        try:
+            return parse_quantity(text, unit, option)
+        except SleepBrianError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sleep_brian.data import DATASETS
+    from sleep_brian.devices import DEVICES
+
+    parser = argparse.ArgumentParser(
+        prog="sleep-brian",
+        description="STDP spiking networks stabilised by sleep (Brian2).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser(
+        "run",
+        help="train with wake/sleep, test, print accuracy and stability metrics, write a record",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    r.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
+    r.add_argument("--data-dir", default=None, help="folder with the IDX files (MNIST-like sets)")
+    r.add_argument("--model", default="paper", help="model preset: paper (corrected) or authors (their quirks)")
+    r.add_argument("--sleep", type=_fraction, default=0.1, help="sleep time per wake time, in [0, 1]")
+    r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help="sleep weight decay rule")
+    r.add_argument("--sleep-cap", type=_quantity("second", "--sleep-cap"), default=None, help="longest sleep, e.g. 10s")
+    r.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help="wake time between sleeps, e.g. 35s")
+    r.add_argument("--stdp", choices=("causal", "authors"), default=None, help="STDP rule")
+    r.add_argument("--seed", type=_seed, default=1, help="master seed of the run")
+    r.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
+    r.add_argument("--n-train", type=_positive_int, default=None, help="training images")
+    r.add_argument("--n-fit", type=_positive_int, default=None, help="training images the readout is fitted on")
+    r.add_argument("--n-test", type=_positive_int, default=None, help="test images")
+    r.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training images")
+    r.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help="time per image, e.g. 100ms")
+    r.add_argument("--no-control", action="store_true", help="skip the untrained control")
+    r.add_argument("--out", default="runs", help="folder for the result record")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing record of the same run")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    sub.add_parser("devices", help="list the Brian2 targets and whether they work here")
+    s = sub.add_parser("show", help="print the summary of a stored record")
+    s.add_argument("record", help="a record folder written by `sleep-brian run`")
+    return parser
+
+
+def config_from_args(args):
+    """A :class:`~sleep_brian.experiment.RunConfig` from parsed ``run`` arguments."""
+    import models
+    from sleep_brian.experiment import RunConfig
+    from sleep_brian.params import ScheduleParams
+
+    params = models.get_model(args.model)
+    if args.stdp:
+        params = params.replace(stdp=params.stdp.replace(rule=args.stdp))
+    if args.sleep_rule:
+        params = params.replace(sleep=params.sleep.replace(rule=args.sleep_rule))
+    schedule = models.authors_schedule() if args.model == "authors" else ScheduleParams()
+    changes = {
+        "sleep_fraction": args.sleep,
+        "sleep_cap": args.sleep_cap,
+        "wake_block": args.wake_block,
+        "n_train": args.n_train,
+        "n_fit": args.n_fit,
+        "n_test": args.n_test,
+        "epochs": args.epochs,
+        "presentation": args.presentation,
+    }
+    schedule = schedule.replace(**{k: v for k, v in changes.items() if v is not None})
+    if args.n_train is not None and args.n_fit is None and schedule.n_fit > args.n_train:
+        schedule = schedule.replace(n_fit=args.n_train)
+    return RunConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        model=args.model,
+        params=params,
+        schedule=schedule,
+        seed=args.seed,
+        device=args.device,
+        control=not args.no_control,
+    )
+
+
+def format_summary(record: dict) -> str:
+    """The accuracy and stability table of a record, as text."""
+    lines = []
+    c = record["config"]
+    lines.append(
+        f"run {record['name']}\n  dataset {c['dataset']} ({record['data']['n_fit']} fit / "
+        f"{record['data']['n_test']} test images), model {c['model']}, sleep "
+        f"{c['schedule']['sleep_fraction']:g}, seed {record['seed']}, device {record['device']}"
+    )
+    tl = record["timeline"]
+    lines.append(
+        f"  simulated {tl['duration_s']:.0f} s: wake {tl['wake_s']:.0f} s, sleep {tl['sleep_s']:.1f} s "
+        f"in {tl['n_sleeps']} episodes, test {tl['test_s']:.0f} s; wall time {record['timings']['total_s']:.1f} s"
+    )
+    lines.append("")
+    lines.append(f"  {'accuracy':<12}{'PCA+QDA':>10}{'labels':>10}{'rate Hz':>10}{'silent':>9}")
+    for tag in ("untrained", "trained"):
+        if tag in record["accuracy"]:
+            a, rt = record["accuracy"][tag], record["rates"][tag]
+            lines.append(
+                f"  {tag:<12}{a['accuracy_pca_qda']:>10.3f}{a['accuracy_assignment']:>10.3f}"
+                f"{rt['rate_mean_hz']:>10.2f}{rt['frac_silent']:>9.2f}"
+            )
+    lines.append("")
+    lines.append(
+        f"  {'pathway':<9}{'n':>6}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'sat.':>7}"
+        f"{'entropy':>9}{'n_eff/n':>9}{'rho sleep':>10}"
+    )
+    for pw, e in record["weights"].items():
+        f = e["final"]
+        if not f:
+            continue
+        start = e.get("before_training", {}).get("abs_mean", float("nan"))
+        lines.append(
+            f"  {pw:<9}{e['n_synapses']:>6}{start:>11.4f}{f['abs_mean']:>10.4f}{f['sd']:>9.4f}"
+            f"{f['saturation']:>7.2f}{f['entropy']:>9.4f}{f['n_effective'] / max(1, f['n']):>9.3f}"
+            f"{e.get('sleep_rank_corr_mean', float('nan')):>10.3f}"
+        )
+    flags = record.get("flags", {})
+    if flags.get("nan_weights") or flags.get("saturated"):
+        lines.append(f"  WARNING: NaN weights in {flags['nan_weights']}, saturated pathways {flags['saturated']}")
+    lines.append(
+        "\n  rho sleep: Spearman rank correlation of the weights before and after a sleep, mean over sleeps;"
+        "\n  sat.: fraction of weights at a bound; n_eff/n: participation ratio of |w| over synapse count."
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "devices":
+            from sleep_brian.devices import DEVICES, check_device
+
+            for name in DEVICES:
+                try:
+                    check_device(name)
+                    print(f"{name:<16} available")
+                except SleepBrianError as exc:
+                    print(f"{name:<16} unavailable: {exc}")
+            return 0
+        if args.command == "show":
+            from sleep_brian.store import load_record
+
+            print(format_summary(load_record(args.record)))
+            return 0
+        from sleep_brian.experiment import run
+
+        config = config_from_args(args)
+        result = run(config, out_dir=args.out, overwrite=args.overwrite, progress=not args.quiet)
+        print(format_summary(result.record))
+        print(f"\n  record: {result.path}")
+        return 0
+    except SleepBrianError as exc:
+        print(f"sleep-brian: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

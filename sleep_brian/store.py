@@ -1,0 +1,111 @@
+"""Result records: one folder per run, written atomically.
+
+A record folder holds ``record.json`` (parameters with units, seed, device, library versions,
+metrics, timings) and ``arrays.npz`` (weights, connectivity, responses). It is first written to a
+hidden temporary folder next to its final place and then renamed, so a reader (or a sweep that
+resumes after a crash) sees either a whole record or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sleep_brian.errors import ConfigError
+
+__all__ = ["config_key", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
+
+RECORD_FILE = "record.json"
+ARRAYS_FILE = "arrays.npz"
+
+
+def config_key(config: dict) -> str:
+    """A short stable hash of a JSON-safe configuration (identifies a run)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot store {type(obj).__name__} in a record")
+
+
+def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwrite: bool = False) -> Path:
+    """Write a record folder ``out_dir/name`` atomically and return its path.
+
+    Raises
+    ------
+    ConfigError
+        If the record exists and ``overwrite`` is false (nothing is touched then).
+    """
+    out_dir = Path(out_dir)
+    final = out_dir / name
+    if final.exists() and not overwrite:
+        raise ConfigError(f"a record already exists at {final}; choose another --out or pass --overwrite.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out_dir}: {exc}") from exc
+    # Serialise first: a record that cannot be encoded must not leave anything behind.
+    text = json.dumps(record, indent=2, sort_keys=True, default=_json_default)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    try:
+        if arrays:
+            with open(tmp / ARRAYS_FILE, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+        with open(tmp / RECORD_FILE, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if final.exists():  # overwrite: move the old one aside, then swap
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=out_dir))
+            os.rename(final, old / "r")
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_record(path) -> dict:
+    """The ``record.json`` of a record folder."""
+    path = Path(path)
+    f = path / RECORD_FILE if path.is_dir() else path
+    if not f.exists():
+        raise ConfigError(f"no record at {path} (expected {RECORD_FILE}).")
+    with open(f) as fh:
+        return json.load(fh)
+
+
+def load_arrays(path) -> dict:
+    """The arrays of a record folder, as a dict of numpy arrays."""
+    f = Path(path) / ARRAYS_FILE
+    if not f.exists():
+        return {}
+    with np.load(f) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load(path) -> list[dict]:
+    """All complete records under ``path`` (hidden temporary folders are ignored)."""
+    path = Path(path)
+    out = []
+    for f in sorted(path.glob(f"*/{RECORD_FILE}")):
+        if f.parent.name.startswith("."):
+            continue
+        out.append(load_record(f))
+    return out
