@@ -182,6 +182,19 @@ def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int)
     return arrays[f"w_snap_{pathway}"][:, step // grid].astype(float)
 
 
+def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
+    """Replace the regular weight snapshots by those at phase boundaries (what analyses use)."""
+    steps = np.array(timeline.boundaries(), dtype=np.int64)
+    arrays["boundary_steps"] = steps
+    grid = int(arrays["snapshot_steps"])
+    for pw in PATHWAYS:
+        if f"w_snap_{pw}" in arrays:
+            arrays[f"w_boundary_{pw}"] = np.stack(
+                [_snapshot(arrays, pw, int(s), grid, timeline.n_steps) for s in steps], axis=1
+            ).astype(np.float32)
+            del arrays[f"w_snap_{pw}"]
+
+
 def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     """Readouts and metrics from the arrays of a finished run."""
     tl, p = pl.timeline, config.params
@@ -318,5 +331,6 @@ def run(
     }
     for k in [k for k in arrays if k.startswith("spike_")]:
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
+    _keep_boundary_snapshots(arrays, pl.timeline)
     path = store.save(out_dir, name, record, arrays, overwrite=overwrite) if out_dir is not None else None
     return RunResult(record=record, arrays=arrays, path=path)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import brian2 as b2
+import numpy as np
 
 from sleep_brian.errors import ConfigError
 
@@ -70,7 +71,7 @@ def parse_quantity(text: str, unit: str, name: str = "value") -> b2.Quantity:
         raise ConfigError(f"{name}: {text!r} has no unit; {name} wants a {unit}-valued quantity, e.g. {example}.")
     aliases = {"s": "second", "sec": "second", "msecond": "ms", "mvolt": "mV", "hz": "Hz"}
     suffix = aliases.get(suffix, suffix)
-    if suffix not in b2.units.__dict__ and suffix not in _UNITS:
+    if suffix not in _UNITS and not isinstance(getattr(b2.units, suffix, None), b2.Unit):
         raise ConfigError(f"{name}: unknown unit {suffix!r} in {text!r}; write e.g. {example}.")
     value = number * (_UNITS.get(suffix) or getattr(b2.units, suffix))
     _check_dim(name, value, unit)
@@ -289,16 +290,16 @@ class ScheduleParams(_Validated):
     sleep_fraction: float = 0.1
     wake_block: b2.Quantity = qty(35 * b2.second, "second")
     sleep_cap: b2.Quantity | None = qty(None, "second")
-    presentation: b2.Quantity = qty(100 * b2.ms, "ms", doc="time each image is shown")
+    presentation: b2.Quantity = qty(1000 * b2.ms, "ms", doc="time each image is shown")
     n_train: int = 1000
-    n_fit: int = 500
-    n_test: int = 500
+    n_fit: int = 1000
+    n_test: int = 450
     epochs: int = 1
     repeat_batch: int | None = None  # authors' quirk 2: train on the first N images, repeated
 
     def _validate(self) -> None:
         r = self.sleep_fraction
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or not 0 <= r <= 1:
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or not math.isfinite(r) or not 0 <= r <= 1:
             raise ConfigError(
                 f"sleep_fraction = {r!r} must be a number in [0, 1] (a fraction of the wake block, "
                 "e.g. 0.1 for 10 % sleep)."
@@ -308,7 +309,7 @@ class ScheduleParams(_Validated):
             raise ConfigError(f"sleep_cap = {self.sleep_cap} must be >= 0 s or None.")
         for n in ("n_train", "n_fit", "n_test", "epochs"):
             v = getattr(self, n)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"ScheduleParams.{n} = {v!r} must be a positive integer.")
         if self.repeat_batch is not None and (not isinstance(self.repeat_batch, int) or self.repeat_batch <= 0):
             raise ConfigError(f"repeat_batch = {self.repeat_batch!r} must be a positive integer or None.")
@@ -327,6 +328,12 @@ class ModelParams(_Validated):
     method: str = "euler"
 
     def _validate(self) -> None:
+        for f in dataclasses.fields(self):
+            want = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            if dataclasses.is_dataclass(want) and not isinstance(getattr(self, f.name), type(want)):
+                raise ConfigError(
+                    f"ModelParams.{f.name} must be a {type(want).__name__}, got {type(getattr(self, f.name)).__name__}."
+                )
         _positive(self, "dt")
         if self.method not in ("euler", "exact", "rk2", "rk4", "heun"):
             raise ConfigError(f"ModelParams.method = {self.method!r}; expected 'euler' (paper) or 'exact'.")
@@ -361,9 +368,14 @@ def from_dict(cls, data: dict):
             raise ConfigError(f"{cls.__name__} has no parameter {k!r}; known: {sorted(fields)}.")
         f = fields[k]
         if isinstance(v, dict) and "unit" in v and "value" in v:
+            if v["unit"] not in _UNITS:
+                raise ConfigError(f"{cls.__name__}.{k}: unknown unit {v['unit']!r}; expected one of {sorted(_UNITS)}.")
             kwargs[k] = v["value"] * _UNITS[v["unit"]]
         elif isinstance(v, dict):
-            sub = f.default.__class__ if dataclasses.is_dataclass(f.default) else None
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if default is None and f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            sub = type(default) if dataclasses.is_dataclass(default) else None
             kwargs[k] = from_dict(sub, v) if sub else v
         else:
             kwargs[k] = v

@@ -58,6 +58,10 @@ def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwr
     # Serialise first: a record that cannot be encoded must not leave anything behind.
     text = json.dumps(record, indent=2, sort_keys=True, default=_json_default)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_dir))
+    # mkdtemp makes a private (0700) folder; a record should be as readable as a normal folder.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         if arrays:
             with open(tmp / ARRAYS_FILE, "wb") as fh:
@@ -71,7 +75,12 @@ def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwr
         if final.exists():  # overwrite: move the old one aside, then swap
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=out_dir))
             os.rename(final, old / "r")
-            os.rename(tmp, final)
+            try:
+                os.rename(tmp, final)
+            except BaseException:
+                os.rename(old / "r", final)  # put the old record back before giving up
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, final)

@@ -25,13 +25,6 @@ from sleep_brian.params import (
     to_dict,
 )
 
-# from_dict(ModelParams, ...) leaves nested groups as plain dicts: it only recurses into a field
-# whose *default* is a dataclass, but ModelParams' groups are declared with default_factory.
-# The xfail is strict so that the marker has to go when the library is fixed.
-FROM_DICT_NESTED_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="library bug: params.from_dict does not rebuild nested dataclasses declared with default_factory",
-)
 
 
 def _json_round_trip(d: dict) -> dict:
@@ -72,7 +65,6 @@ def test_connectivity_round_trip_rebuilds_pathways():
     assert back == obj
 
 
-@FROM_DICT_NESTED_BUG
 @pytest.mark.parametrize("preset", ["paper", "authors"])
 def test_model_params_round_trip(preset):
     params = models.get_model(preset)
@@ -129,7 +121,6 @@ def test_from_dict_unknown_top_level_key_of_model():
         from_dict(ModelParams, {"neurons": {}})
 
 
-@FROM_DICT_NESTED_BUG
 def test_from_dict_unknown_nested_key():
     with pytest.raises(ConfigError, match="NeuronParams has no parameter 'tau_mm'"):
         from_dict(ModelParams, {"neuron": {"tau_mm": {"value": 20.0, "unit": "ms"}}})
@@ -193,14 +184,7 @@ def test_parse_quantity(text, unit, expected):
         ("10 Hz", "second", ["wrong unit", "needs a unit of second"]),
         ("100 furlongs", "ms", ["unknown unit 'furlongs'", "'100ms'"]),
         ("100np", "ms", ["unknown unit 'np'"]),
-        pytest.param(
-            "100 Quantity", "ms", ["unknown unit 'Quantity'"],
-            marks=pytest.mark.xfail(
-                strict=True, raises=TypeError,
-                reason="library bug: any name in brian2.units' namespace (Quantity, Unit, ...) is taken "
-                "for a unit and multiplied, raising TypeError instead of ConfigError",
-            ),
-        ),
+        ("100 Quantity", "ms", ["unknown unit 'Quantity'"]),
     ],
 )
 def test_parse_quantity_errors(text, unit, fragments):

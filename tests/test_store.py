@@ -115,11 +115,6 @@ def test_failure_while_overwriting_keeps_existing_record(tmp_path, monkeypatch):
     assert {f: (path / f).read_bytes() for f in (RECORD_FILE, ARRAYS_FILE)} == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: store.save moves the old record into a hidden '.NAME.old-*' folder before "
-    "renaming the new one into place and does not move it back when that rename fails",
-)
 def test_failed_swap_on_overwrite_keeps_existing_record(tmp_path, monkeypatch):
     out = tmp_path / "runs"
     path = save(out, "r", _record(), _arrays())
@@ -181,11 +176,6 @@ def test_other_records_are_not_touched(tmp_path):
     assert _entries(out) == ["a", "b"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: the record folder is made by tempfile.mkdtemp (mode 0700) and renamed into "
-    "place, so it ignores the umask that a normal mkdir honours",
-)
 def test_record_folder_has_normal_permissions(tmp_path):
     out = tmp_path / "runs"
     path = save(out, "r", _record())

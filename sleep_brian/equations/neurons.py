@@ -23,7 +23,7 @@ LIF_ADAPTIVE = """
 dv/dt = (-(v - v_rest) + R * I_syn) / tau_m : volt
 dI_syn/dt = -I_syn / tau_syn : 1
 da/dt = -a / tau_a : volt
-dsleep_clock/dt = sleep / sleep_dt_ref : 1
+sleep_clock : 1
 sleep : 1
 plastic : 1
 """
@@ -37,13 +37,18 @@ v = v_reset
 a += delta_a
 """
 
-#: Read the regime flags from the schedule (TimedArrays ``sleep_schedule``, ``plastic_schedule``).
+#: Once per step: read the regime flags from the schedule (TimedArrays ``sleep_schedule``,
+#: ``plastic_schedule``) and count sleep time. The clock is a plain counter, not an ODE, so that
+#: the membrane equations stay a linear system that ``method='exact'`` can solve.
 REGIME_UPDATE = """
 sleep = sleep_schedule(t)
 plastic = plastic_schedule(t)
+sleep_clock += sleep * dt / sleep_dt_ref
 """
 
 #: Bernoulli (rate-coded) input: a spike in a step with probability ``p`` (dimensionless).
+#: ``sleep_clock`` counts sleep time like the neurons' (here as an ODE, integrated exactly by
+#: Euler since its derivative is constant within a step), so all groups' clocks agree.
 #: ``sleep`` and ``plastic`` mirror the regime so that synapses can gate plasticity with a
 #: presynaptic reference only (GeNN forbids postsynaptic references in ``on_post``).
 INPUT_BERNOULLI = """
