@@ -72,7 +72,7 @@ def _schedules(sleep, plastic, slot):
     }
 
 
-def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RESET, extra="", method=None):
+def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RESET, extra=""):
     """A group of the library's adaptive LIF neurons, wired as in :func:`build_network`.
 
     Parameters
@@ -80,15 +80,14 @@ def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RE
     n : int
         Number of neurons.
     params : ModelParams
-        Neuron constants come from ``_neuron_namespace(params, arrays)``.
+        Neuron constants come from ``_neuron_namespace(params, arrays)``; the integration
+        method is ``params.method``.
     arrays : dict
         The schedule TimedArrays (see :func:`_schedules`).
     threshold, reset : str or None
         Defaults are the library's; tests that force spike times pass :data:`FORCED_THRESHOLD`.
     extra : str
         Extra model lines appended to ``eq.LIF_ADAPTIVE`` (e.g. ``t_spike : second``).
-    method : str, optional
-        Integration method; ``params.method`` if not given.
 
     Returns
     -------
@@ -100,7 +99,7 @@ def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RE
         eq.LIF_ADAPTIVE + extra,
         threshold=threshold,
         reset=reset,
-        method=method or params.method,
+        method=params.method,
         namespace=_neuron_namespace(params, arrays),
     )
     g.v = params.neuron.v_rest
@@ -272,27 +271,37 @@ def _stdp_expected(stdp, dt_pair, *, inhibitory):
 F_I_CURRENTS = np.array([0.0, 0.3, 0.49, 0.51, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0])
 
 
-def _f_i_params(dt, delta_a=0 * mV):
+def _f_i_params(dt, method, delta_a=0 * mV):
     """Default neurons with a frozen synaptic current and the given adaptation step.
 
-    The method stays the library's default ('euler'); tests that want exponential Euler (which
-    ModelParams does not list) pass it to :func:`_lif_group` directly.
+    Parameters
+    ----------
+    dt : Quantity
+    method : str
+        'exact' (closed-form tests) or 'euler' (the paper's discrete map).
+    delta_a : Quantity
+        Threshold increment per spike.
+
+    Returns
+    -------
+    ModelParams
     """
     neuron = NeuronParams(delta_a=delta_a, tau_syn=1e9 * second)
-    return ModelParams(neuron=neuron, dt=dt)
+    return ModelParams(neuron=neuron, dt=dt, method=method)
 
 
 def test_lif_f_i_curve_matches_analytic_period():
     """Without adaptation or noise and with constant I, the ISI is the LIF period rounded up to dt.
 
-    'exponential_euler' integrates v exactly for constant input (the library's model cannot be
-    integrated with 'exact': see ``test_exact_method_integrates_the_library_model``).
+    Integrated with ``method='exact'`` (which ModelParams offers), so the only discretisation
+    error is the detection of threshold crossings on the time grid. I_syn is frozen by
+    tau_syn = 1e9 s: over 2 s it changes by 2e-9 relative, far below the dt/T tolerance.
     """
     dt = 0.1 * ms
-    p = _f_i_params(dt)
+    p = _f_i_params(dt, "exact")
     b2.defaultclock.dt = dt
     arrays = _schedules([0], [0], slot=10 * second)
-    g = _lif_group(len(F_I_CURRENTS), p, arrays, method="exponential_euler")
+    g = _lif_group(len(F_I_CURRENTS), p, arrays)
     g.I_syn = F_I_CURRENTS
     mon = b2.SpikeMonitor(g)
     duration = 2 * second
@@ -309,14 +318,15 @@ def test_lif_f_i_curve_matches_analytic_period():
             continue
         assert len(t_k) >= 5, f"I={I}: expected regular firing, got {len(t_k)} spikes"
         # Spikes are detected at the first grid point after threshold crossing, so with an exact
-        # integrator every ISI is ceil(T/dt)*dt: T <= ISI < T + dt. The 1e-9 ms slack only absorbs
-        # float rounding of the spike times (t = step * dt).
+        # integrator every ISI is ceil(T/dt)*dt: T <= ISI < T + dt. The slack (1e-12 s) only
+        # absorbs float rounding of the spike times (t = step * dt).
         slack = 1e-12
         isi = np.diff(t_k)
         assert np.all(isi >= T - slack), (I, isi.min(), T)
         assert np.all(isi < T + float(dt) + slack), (I, isi.max(), T)
         rate = (len(t_k) - 1) / (t_k[-1] - t_k[0])
-        # hence the measured rate lies between 1/(T + dt) and 1/T (relative error <= dt/T <= 2 %)
+        # hence the measured rate lies between 1/(T + dt) and 1/T (relative error <= dt/T <= 2 %;
+        # the 1e-9 Hz slack is again only float rounding)
         assert 1 / (T + float(dt)) - 1e-9 <= rate <= 1 / T + 1e-9, (I, rate, 1 / T)
 
 
@@ -328,8 +338,7 @@ def test_lif_euler_1ms_equals_discrete_map(delta_a):
     clipped adaptive threshold step by step.
     """
     dt = 1 * ms
-    p = _f_i_params(dt, delta_a=delta_a)
-    assert p.method == "euler"
+    p = _f_i_params(dt, "euler", delta_a=delta_a)
     b2.defaultclock.dt = dt
     arrays = _schedules([0], [0], slot=10 * second)
     g = _lif_group(len(F_I_CURRENTS), p, arrays)
@@ -347,29 +356,15 @@ def test_lif_euler_1ms_equals_discrete_map(delta_a):
         np.testing.assert_array_equal(steps, expected[k], err_msg=f"I={I}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: ModelParams accepts method='exact', but Brian2's linear solver cannot "
-    "integrate LIF_ADAPTIVE (dsleep_clock/dt = sleep/sleep_dt_ref is a pure integrator, so the "
-    "linear system has no fixed point)",
-)
-def test_exact_method_integrates_the_library_model():
-    """ModelParams(method='exact') is accepted, so the library's neuron must integrate with it."""
-    p = ModelParams(method="exact")
-    b2.defaultclock.dt = p.dt
-    g = _lif_group(1, p, _schedules([0], [0], slot=1 * second))
-    b2.Network(g).run(2 * p.dt, namespace={})
-
-
 # --- 2. Adaptive threshold -------------------------------------------------------------------
 
 
 def test_adaptation_jumps_by_delta_a_and_decays_with_tau_a():
     """a(t) = sum over past spikes of delta_a exp(-(t - t_k)/tau_a), sampled after each reset."""
     dt = 0.1 * ms
-    p = _f_i_params(dt, delta_a=3 * mV)
+    p = _f_i_params(dt, "exact", delta_a=3 * mV)
     b2.defaultclock.dt = dt
-    g = _lif_group(2, p, _schedules([0], [0], slot=10 * second), method="exponential_euler")
+    g = _lif_group(2, p, _schedules([0], [0], slot=10 * second))
     g.I_syn = [1.0, 3.0]
     spikes = b2.SpikeMonitor(g)
     # when='end': a after this step's update and reset, i.e. at t + dt in continuous time.
@@ -386,7 +381,7 @@ def test_adaptation_jumps_by_delta_a_and_decays_with_tau_a():
         lag = step_t[:, None] - k_steps[None, :]  # steps since each spike (the spike step counts 0)
         closed = np.where(lag >= 0, float(n.delta_a) * np.exp(-lag * float(dt) / float(n.tau_a)), 0.0).sum(axis=1)
         a = amon.a[k] / b2.volt
-        # exponential_euler decays a by exp(-dt/tau_a) per step: only float rounding separates the
+        # 'exact' decays a by exp(-dt/tau_a) per step: only float rounding separates the
         # product of n factors from exp(-n dt/tau_a) (~n * 1e-16 relative, n <= 1e4): rtol 1e-9.
         np.testing.assert_allclose(a, closed, rtol=1e-9, atol=1e-18)
         # the jump at each spike is exactly delta_a (previous value decayed by one step)
@@ -405,16 +400,16 @@ def test_threshold_is_clipped_to_th_max_and_th_min():
     common = dict(delta_a=0 * mV, tau_a=1e9 * second, tau_syn=1e9 * second)
     # th_max case: drive v_rest + R I = +20 mV; a = 60, 80, 150 mV give unclipped thresholds of
     # 5, 25, 95 mV (slower or never firing) but the clipped threshold th_max = 0 mV.
-    p_hi = ModelParams(neuron=NeuronParams(**common), dt=dt)
+    p_hi = ModelParams(neuron=NeuronParams(**common), dt=dt, method="exact")
     a_hi = np.array([0, 40, 60, 80, 150]) * mV
-    g_hi = _lif_group(len(a_hi), p_hi, arrays, method="exponential_euler")
+    g_hi = _lif_group(len(a_hi), p_hi, arrays)
     g_hi.I_syn = 3.0
     g_hi.a = a_hi
     # th_min case: no input, v_reset = -100 mV; a = -30 mV gives -85 mV, a = -50 mV would give
     # -105 mV (below v_reset: a spike every step) but is clipped to th_min = -90 mV.
-    p_lo = ModelParams(neuron=NeuronParams(v_reset=-100 * mV, **common), dt=dt)
+    p_lo = ModelParams(neuron=NeuronParams(v_reset=-100 * mV, **common), dt=dt, method="exact")
     a_lo = np.array([-30, -50, -80]) * mV
-    g_lo = _lif_group(len(a_lo), p_lo, arrays, method="exponential_euler")
+    g_lo = _lif_group(len(a_lo), p_lo, arrays)
     g_lo.a = a_lo
     m_hi, m_lo = b2.SpikeMonitor(g_hi), b2.SpikeMonitor(g_lo)
     b2.Network(g_hi, g_lo, m_hi, m_lo).run(1 * second, namespace={})
