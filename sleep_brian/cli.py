@@ -170,7 +170,9 @@ def format_summary(record: dict) -> str:
         f"  {'pathway':<9}{'n':>6}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'sat.':>7}"
         f"{'entropy':>9}{'n_eff/n':>9}{'rho sleep':>10}"
     )
-    for pw, e in record["weights"].items():
+    order = ("input_e", "e_e", "e_i", "i_e")  # record JSON is key-sorted; show the network's order
+    for pw in sorted(record["weights"], key=lambda k: order.index(k) if k in order else len(order)):
+        e = record["weights"][pw]
         f = e["final"]
         if not f:
             continue

@@ -66,9 +66,18 @@ def check_device(name: str) -> str:
             import Cython  # noqa: F401
         except ImportError as exc:
             raise DeviceError(
-                "device 'cython' needs the Cython package: `pip install 'cython<3.2'` "
+                "device 'cython' needs the Cython package: `pip install cython` "
                 "(or use --device numpy / cpp_standalone)."
             ) from exc
+        from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+        # Brian2 can fall back to numpy when a test compilation fails (e.g. brian2 2.5 with
+        # Cython >= 3.1): a run that asked for Cython must not silently become a numpy run.
+        if not CythonCodeObject.is_available():
+            raise DeviceError(
+                "device 'cython': Brian2's test compilation with this Cython failed. brian2 2.5/2.6 need "
+                "`pip install 'cython<3.1'`; check that a C compiler is installed (`apt-get install g++`)."
+            )
     if name == "cpp_standalone" and shutil.which(os.environ.get("CXX", "g++")) is None:
         raise DeviceError("device 'cpp_standalone' needs a C++ compiler (g++): `apt-get install g++`.")
     return name

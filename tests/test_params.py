@@ -219,7 +219,7 @@ def test_frozen(obj, field, value):
 
 
 def test_replace_returns_a_validated_copy():
-    s = ScheduleParams()
+    s = ScheduleParams(sleep_fraction=0.1, presentation=100 * b2.ms)
     s2 = s.replace(sleep_fraction=0.5, presentation=20 * b2.ms)
     assert s2.sleep_fraction == 0.5 and float(s2.presentation) == pytest.approx(0.02)
     assert s.sleep_fraction == 0.1 and float(s.presentation) == pytest.approx(0.1)  # original unchanged
