@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training images")
     r.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help="time per image, e.g. 100ms")
     r.add_argument("--no-control", action="store_true", help="skip the untrained control")
+    r.add_argument(
+        "--lowering",
+        choices=("timed_array", "network_operation"),
+        default="timed_array",
+        help="how the schedule reaches the network: compiled TimedArrays (any device) or a Python "
+        "NetworkOperation (numpy/cython only; same results, easier to read)",
+    )
     r.add_argument("--out", default="runs", help="folder for the result record")
     r.add_argument("--overwrite", action="store_true", help="replace an existing record of the same run")
     r.add_argument("--quiet", action="store_true", help="no progress output")
@@ -139,6 +146,7 @@ def config_from_args(args):
         seed=args.seed,
         device=args.device,
         control=not args.no_control,
+        lowering=args.lowering,
     )
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from sleep_brian import devices, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
-from sleep_brian.errors import ConfigError
+from sleep_brian.errors import ConfigError, DeviceError
 from sleep_brian.network import PATHWAY_ENDS, BuiltNetwork, build_network, settle_weights
 from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
 from sleep_brian.protocol import Test, Timeline, lower, paper_schedule
@@ -52,6 +52,7 @@ class RunConfig:
     seed: int = 1
     device: str = "cpp_standalone"
     control: bool = True
+    lowering: str = "timed_array"
 
     def __post_init__(self):
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -64,6 +65,13 @@ class RunConfig:
         if not isinstance(self.params, ModelParams) or not isinstance(self.schedule, ScheduleParams):
             raise ConfigError("params must be a ModelParams and schedule a ScheduleParams.")
         devices.check_device(self.device)
+        if self.lowering not in ("timed_array", "network_operation"):
+            raise ConfigError(f"lowering = {self.lowering!r}; expected 'timed_array' or 'network_operation'.")
+        if self.lowering == "network_operation" and self.device not in devices.RUNTIME:
+            raise DeviceError(
+                f"the network_operation lowering runs Python during the simulation, which {self.device} "
+                "cannot; use --device numpy or cython, or the default timed_array lowering."
+            )
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -304,7 +312,7 @@ def run(
         )
     with devices.target(config.device, build_root=build_root) as dev:
         b2.seed(brian_seed)
-        built = build_network(config.params, pl.timeline, pl.images, conn_rng)
+        built = build_network(config.params, pl.timeline, pl.images, conn_rng, lowering=config.lowering)
         dev.run(built.net, pl.timeline.duration, report="stderr" if progress else None)
         arrays = _read_back(config, built, pl.timeline, settle_rng)
         timings = dict(dev.timings)

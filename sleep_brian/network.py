@@ -27,6 +27,7 @@ __all__ = [
     "snapshot_plan",
     "decay_namespace",
     "settle_weights",
+    "regime_switcher",
 ]
 
 #: (source group, target group, inhibitory presynapse) per pathway
@@ -145,6 +146,29 @@ def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, 
     return np.clip(out, lo, hi)
 
 
+def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
+    """The schedule as a Python ``NetworkOperation``: the readable twin of the TimedArray lowering.
+
+    At the start of every slot it looks up the slot's regime and sets the flags that the
+    equations read, and the input probabilities of the image on screen. It runs before the
+    groups' own ``run_regularly`` code (``when='start', order=-5``), exactly where the TimedArray
+    lowering sets the same values, so both produce the same simulation. Standalone devices cannot
+    run Python during a simulation (:mod:`sleep_brian.devices` refuses it).
+    """
+    slot_s = float(timeline.slot)
+
+    def switch_regime(t):
+        k = min(int(round(float(np.asarray(t)) / slot_s)), len(timeline.sleep) - 1)
+        sleep, plastic = float(timeline.sleep[k]), float(timeline.plastic[k])
+        for g in groups.values():
+            g.sleep = sleep
+            g.plastic = plastic
+        # Wake and test show an image; sleep shows nothing.
+        groups["inputs"].p = p_scale * (1 - sleep) * images[timeline.image[k]]
+
+    return b2.NetworkOperation(switch_regime, dt=timeline.slot, when="start", order=-5, name="regime_switcher")
+
+
 def build_network(
     params: ModelParams,
     timeline: Timeline,
@@ -154,6 +178,7 @@ def build_network(
     record_weights: bool = True,
     snapshot_budget: int = 4_000_000,
     initial_weights: dict[str, np.ndarray] | None = None,
+    lowering: str = "timed_array",
 ) -> BuiltNetwork:
     """Build the paper's network for ``timeline`` on the currently selected Brian2 device.
 
@@ -170,7 +195,14 @@ def build_network(
         Record weight snapshots at every phase boundary (see :func:`snapshot_plan`).
     initial_weights : dict, optional
         Per pathway, weights to start from instead of the constant ``w0``.
+    lowering : {"timed_array", "network_operation"}
+        How the schedule reaches the network. ``"timed_array"`` (default, every device): the
+        schedule is data in TimedArrays read by ``run_regularly``, compiled with the model.
+        ``"network_operation"`` (runtime devices only, for teaching): a Python function switches
+        the regime at every slot (:func:`regime_switcher`); it gives identical results on numpy.
     """
+    if lowering not in ("timed_array", "network_operation"):
+        raise ConfigError(f"lowering = {lowering!r}; expected 'timed_array' or 'network_operation'.")
     c = params.connectivity
     images = np.asarray(images, dtype=float)
     if images.ndim != 2 or images.shape[1] != c.n_input:
@@ -206,7 +238,8 @@ def build_network(
     inputs = b2.NeuronGroup(
         c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, method="euler"
     )
-    inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
+    if lowering == "timed_array":
+        inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
     ns = _neuron_namespace(params, arrays)
     groups = {"inputs": inputs}
     for name, size in (("exc", c.n_exc), ("inh", c.n_inh)):
@@ -220,8 +253,12 @@ def build_network(
             name=name,
         )
         g.v = params.neuron.v_rest
-        g.run_regularly(eq.REGIME_UPDATE + eq.MEMBRANE_NOISE_AND_CLIP, dt=params.dt)
+        regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
+        g.run_regularly(regime + eq.SLEEP_CLOCK_TICK + eq.MEMBRANE_NOISE_AND_CLIP, dt=params.dt)
         groups[name] = g
+    extra = []
+    if lowering == "network_operation":
+        extra.append(regime_switcher(timeline, groups, images, input_ns["p_scale"]))
 
     conn = draw_connectivity(params, rng)
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
@@ -266,7 +303,7 @@ def build_network(
 
     spikes = {name: b2.SpikeMonitor(groups[name], name=f"spikes_{name}") for name in ("exc", "inh")}
     net = b2.Network(
-        *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), name="sleep_net"
+        *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), *extra, name="sleep_net"
     )
     return BuiltNetwork(
         net=net,

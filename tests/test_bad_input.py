@@ -360,3 +360,14 @@ def test_bad_counts_in_schedule(field, value):
     with pytest.raises(ConfigError, match=f"ScheduleParams.{field}") as exc:
         ScheduleParams(**{field: value})
     assert "positive integer" in str(exc.value)
+
+
+def test_network_operation_lowering_needs_a_runtime_device(tmp_path, capsys):
+    from sleep_brian.cli import main
+
+    out = tmp_path / "runs"
+    rc = main(["run", "--device", "cpp_standalone", "--lowering", "network_operation", "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "network_operation" in err and "numpy" in err
+    assert not out.exists()

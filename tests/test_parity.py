@@ -105,3 +105,27 @@ def test_target_resets_brian(tmp_path):
         assert b2.get_device().__class__.__name__ == "CPPStandaloneDevice"
     assert b2.get_device().__class__.__name__ == "RuntimeDevice"
     assert not any(tmp_path.iterdir())  # build folder removed
+
+
+def test_network_operation_lowering_equals_timed_array():
+    """The teaching lowering (Python switches the regime) gives the very same run on numpy."""
+    p = ModelParams(sleep=SleepParams(rule="stochastic", lam=0.999))
+    phases = [Wake(np.arange(3), 100 * ms), Sleep(300 * ms), Test(np.arange(3, 5), 100 * ms)]
+    tl = lower(phases, p.dt)
+    images = np.random.default_rng(0).random((5, 225)) * 0.25
+    out = {}
+    for lowering in ("timed_array", "network_operation"):
+        b2.seed(11)
+        built = build_network(p, tl, images, np.random.default_rng(5), lowering=lowering)
+        built.net.run(tl.duration)
+        out[lowering] = (
+            np.asarray(built.spikes["exc"].i[:]).copy(),
+            np.asarray(built.spikes["exc"].t_[:]).copy(),
+            {k: np.asarray(S.w[:]).copy() for k, S in built.synapses.items()},
+        )
+    (i1, t1, w1), (i2, t2, w2) = out["timed_array"], out["network_operation"]
+    assert len(i1) > 50
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(t1, t2)
+    for k in w1:
+        np.testing.assert_array_equal(w1[k], w2[k])

@@ -17,6 +17,7 @@ from sleep_brian.equations.neurons import (
     LIF_RESET,
     LIF_THRESHOLD,
     REGIME_UPDATE,
+    SLEEP_CLOCK_TICK,
 )
 from sleep_brian.equations.synapses import STDP_MODEL, STDP_ON_POST, STDP_ON_PRE, stdp_constants
 
@@ -25,6 +26,7 @@ __all__ = [
     "LIF_THRESHOLD",
     "LIF_RESET",
     "REGIME_UPDATE",
+    "SLEEP_CLOCK_TICK",
     "INPUT_BERNOULLI",
     "INPUT_STIMULUS_UPDATE",
     "STDP_MODEL",

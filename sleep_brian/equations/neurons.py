@@ -37,12 +37,16 @@ v = v_reset
 a += delta_a
 """
 
-#: Once per step: read the regime flags from the schedule (TimedArrays ``sleep_schedule``,
-#: ``plastic_schedule``) and count sleep time. The clock is a plain counter, not an ODE, so that
-#: the membrane equations stay a linear system that ``method='exact'`` can solve.
+#: Read the regime flags from the schedule (TimedArrays ``sleep_schedule``, ``plastic_schedule``).
+#: (With the teaching lowering, a Python NetworkOperation sets the same flags instead.)
 REGIME_UPDATE = """
 sleep = sleep_schedule(t)
 plastic = plastic_schedule(t)
+"""
+
+#: Once per step: count sleep time. A plain counter, not an ODE, so that the membrane equations
+#: stay a linear system that ``method='exact'`` can solve.
+SLEEP_CLOCK_TICK = """
 sleep_clock += sleep * dt / sleep_dt_ref
 """
 
@@ -63,8 +67,6 @@ plastic : 1
 #: ``i`` of image ``k`` (a 2-D TimedArray used as a lookup table, so the pixel data are stored
 #: once however often an image is shown). No input during sleep. ``p_scale`` = gain * dt /
 #: prob_dt_ref turns intensity into a per-step probability.
-INPUT_STIMULUS_UPDATE = """
-sleep = sleep_schedule(t)
-plastic = plastic_schedule(t)
+INPUT_STIMULUS_UPDATE = REGIME_UPDATE + """
 p = p_scale * (1 - sleep) * images(image_schedule(t) * ms, i)
 """
