@@ -28,6 +28,7 @@ __all__ = [
     "decay_namespace",
     "settle_weights",
     "regime_switcher",
+    "neuron_step_code",
 ]
 
 #: (source group, target group, inhibitory presynapse) per pathway
@@ -108,6 +109,7 @@ def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
     # Noise is white: its sd per step scales with sqrt(dt / noise_dt_ref).
     ns["noise_step"] = n.noise_sd * np.sqrt(float(p.dt / n.noise_dt_ref))
     ns["sleep_dt_ref"] = p.sleep.dt_ref
+    ns["clock_tick"] = float(p.dt / p.sleep.dt_ref)
     ns.update(timeline_arrays)
     return ns
 
@@ -144,6 +146,16 @@ def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, 
         x = np.log(w / ns["w_base"]) * e + ns["sigma_log"] * np.sqrt(1 - e**2) * rng.standard_normal(w.shape)
         out = ns["w_base"] * np.exp(x)
     return np.clip(out, lo, hi)
+
+
+def neuron_step_code(lowering: str = "timed_array") -> str:
+    """What every LIF neuron runs once per time step, before integration.
+
+    Regime flags from the schedule (unless a NetworkOperation sets them), the sleep clock, and
+    membrane noise with clipping.
+    """
+    regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
+    return regime + eq.SLEEP_CLOCK_TICK + eq.MEMBRANE_NOISE_AND_CLIP
 
 
 def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
@@ -253,8 +265,7 @@ def build_network(
             name=name,
         )
         g.v = params.neuron.v_rest
-        regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
-        g.run_regularly(regime + eq.SLEEP_CLOCK_TICK + eq.MEMBRANE_NOISE_AND_CLIP, dt=params.dt)
+        g.run_regularly(neuron_step_code(lowering), dt=params.dt)
         groups[name] = g
     extra = []
     if lowering == "network_operation":

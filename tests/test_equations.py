@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from sleep_brian import equations as eq
-from sleep_brian.network import PATHWAY_ENDS, _neuron_namespace, decay_namespace, settle_weights
+from sleep_brian.network import PATHWAY_ENDS, _neuron_namespace, decay_namespace, neuron_step_code, settle_weights
 from sleep_brian.params import ModelParams, NeuronParams, SleepParams, STDPParams
 
 ms, mV, second = b2.ms, b2.mV, b2.second
@@ -103,7 +103,7 @@ def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RE
         namespace=_neuron_namespace(params, arrays),
     )
     g.v = params.neuron.v_rest
-    g.run_regularly(eq.REGIME_UPDATE + eq.MEMBRANE_NOISE_AND_CLIP, dt=params.dt)
+    g.run_regularly(neuron_step_code(), dt=params.dt)
     return g
 
 

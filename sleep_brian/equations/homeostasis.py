@@ -16,6 +16,9 @@ one step of the same rule with ``lam ** n``, so this equals the step-by-step pro
   sqrt(1 - lam^(2n)) N(0, 1)``, equal in distribution (clipping to the bounds happens at the
   update, not at every step).
 
+Clipping is a statement of its own: brian2 2.5.4's Cython target silently skipped the whole
+``on_pre`` block when ``clip()`` wrapped the power expression (checked; 2.9 is fine).
+
 The strings use ``SLEEP_CLOCK``; :func:`for_side` names the neuron whose clock a pathway reads
 (``sleep_clock_post`` in ``on_pre``, ``sleep_clock_pre`` in ``on_post``: the clocks of all groups
 are equal, and GeNN only allows these directions).
@@ -32,7 +35,8 @@ v = clip(v + sleep * noise_step * randn(), v_min, v_max)
 #: Written as ``w_tar * (w / w_tar) ** e`` it holds for both signs, since w / w_tar > 0.
 POWER_LAW_DECAY = """
 decay_exponent = lam ** (SLEEP_CLOCK - last_sleep)
-w = clip(w_tar * (w / w_tar) ** decay_exponent, w_lo, w_hi)
+w = w_tar * (w / w_tar) ** decay_exponent
+w = clip(w, w_lo, w_hi)
 last_sleep = SLEEP_CLOCK
 """
 
@@ -43,7 +47,8 @@ last_sleep = SLEEP_CLOCK
 #: Its deterministic part is the paper's power law (toward w_base instead of w_tar).
 STOCHASTIC_DECAY = """
 decay_exponent = lam ** (SLEEP_CLOCK - last_sleep)
-w = clip(w_base * exp(log(w / w_base) * decay_exponent + sigma_log * sqrt(1 - decay_exponent ** 2) * randn()), w_lo, w_hi)
+w = w_base * exp(log(w / w_base) * decay_exponent + sigma_log * sqrt(1 - decay_exponent ** 2) * randn())
+w = clip(w, w_lo, w_hi)
 last_sleep = SLEEP_CLOCK
 """
 

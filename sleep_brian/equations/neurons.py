@@ -44,10 +44,11 @@ sleep = sleep_schedule(t)
 plastic = plastic_schedule(t)
 """
 
-#: Once per step: count sleep time. A plain counter, not an ODE, so that the membrane equations
-#: stay a linear system that ``method='exact'`` can solve.
+#: Once per step: count sleep time (``clock_tick`` = dt / sleep_dt_ref, a constant, so the count
+#: does not depend on which clock runs the code). A plain counter, not an ODE, so that the
+#: membrane equations stay a linear system that ``method='exact'`` can solve.
 SLEEP_CLOCK_TICK = """
-sleep_clock += sleep * dt / sleep_dt_ref
+sleep_clock += sleep * clock_tick
 """
 
 #: Bernoulli (rate-coded) input: a spike in a step with probability ``p`` (dimensionless).
