@@ -35,7 +35,7 @@ from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError
 from sleep_brian.network import PATHWAY_ENDS, BuiltNetwork, build_network, settle_weights
 from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
-from sleep_brian.protocol import Test, Timeline, lower, paper_schedule
+from sleep_brian.protocol import Test, Timeline, align_to, lower, paper_schedule, sleep_grid
 
 __all__ = ["RunConfig", "RunResult", "run", "plan", "response_counts", "versions"]
 
@@ -137,12 +137,17 @@ def plan(config: RunConfig) -> Plan:
     fit_idx = train_idx[: s.n_fit]
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
     distinct = train_idx[: s.repeat_batch] if s.repeat_batch else train_idx
+    training = []
+    for _ in range(s.epochs):
+        order = np.resize(rng.permutation(distinct), n_tr)  # authors' quirk: cycles the same batch
+        training += paper_schedule(order, s.presentation, s.sleep_fraction, s.wake_block, s.sleep_cap)
     phases = []
     if config.control:
         phases += [Test(fit_idx, s.presentation, "fit_untrained"), Test(test_idx, s.presentation, "test_untrained")]
-    for _ in range(s.epochs):
-        order = np.resize(rng.permutation(distinct), n_tr)  # authors' quirk: cycles the same batch
-        phases += paper_schedule(order, s.presentation, s.sleep_fraction, s.wake_block, s.sleep_cap)
+        # A short rest after the control puts every sleep boundary on the grid that training
+        # alone would have, so weight snapshots can be coarse and still exact (snapshot_plan).
+        phases = align_to(phases, sleep_grid(lower(training, p.dt)) if training else 0, p.dt)
+    phases += training
     phases += [Test(fit_idx, s.presentation, "fit"), Test(test_idx, s.presentation, "test")]
     return Plan(x, y, fit_idx, test_idx, lower(phases, p.dt), data.source)
 
@@ -173,6 +178,7 @@ def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) 
         w = np.asarray(S.w[:], dtype=float)
         last = np.asarray(S.last_sleep[:], dtype=float)
         out[f"w_final_{pw}"] = settle_weights(config.params, pw, w, last, clock_now, rng)
+        out[f"w_initial_{pw}"] = built.initial_weights[pw]
         out[f"i_{pw}"] = built.connectivity.i[pw].astype(np.int32)
         out[f"j_{pw}"] = built.connectivity.j[pw].astype(np.int32)
         if pw in built.weight_monitors:
@@ -184,22 +190,29 @@ def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) 
 
 
 def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int):
-    """Recorded weights of ``pathway`` at time step ``step`` (exact: steps are on the grid)."""
+    """Recorded weights of ``pathway`` at time step ``step``, which must lie on the snapshot grid."""
     if step >= final_step:
         return arrays[f"w_final_{pathway}"][arrays[f"snap_index_{pathway}"]]
+    if step % grid:
+        raise AssertionError(f"step {step} is not on the snapshot grid of {grid} steps")
     return arrays[f"w_snap_{pathway}"][:, step // grid].astype(float)
 
 
-def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
-    """Replace the regular weight snapshots by those at phase boundaries (what analyses use)."""
-    steps = np.array(timeline.boundaries(), dtype=np.int64)
-    arrays["boundary_steps"] = steps
+def _sleep_steps(timeline: Timeline) -> np.ndarray:
+    return np.array(sorted({s.start_step for s in timeline.spans_of("sleep")} | {s.stop_step for s in timeline.spans_of("sleep")}), dtype=np.int64)
+
+
+def _keep_sleep_snapshots(arrays: dict, timeline: Timeline) -> None:
+    """Replace the regular weight snapshots by those at the start and end of every sleep."""
+    steps = _sleep_steps(timeline)
+    arrays["sleep_boundary_steps"] = steps
     grid = int(arrays["snapshot_steps"])
     for pw in PATHWAYS:
         if f"w_snap_{pw}" in arrays:
-            arrays[f"w_boundary_{pw}"] = np.stack(
-                [_snapshot(arrays, pw, int(s), grid, timeline.n_steps) for s in steps], axis=1
-            ).astype(np.float32)
+            if len(steps):
+                arrays[f"w_sleep_boundary_{pw}"] = np.stack(
+                    [_snapshot(arrays, pw, int(s), grid, timeline.n_steps) for s in steps], axis=1
+                ).astype(np.float32)
             del arrays[f"w_snap_{pw}"]
 
 
@@ -224,9 +237,6 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         rates[tag] = metrics.rate_stats(resp[f"test{suffix}"], pres_s)
 
     grid, end = int(arrays["snapshot_steps"]), tl.n_steps
-    train_spans = [s for s in tl.spans if s.kind in ("wake", "sleep")]
-    t_start = train_spans[0].start_step if train_spans else 0
-    t_stop = train_spans[-1].stop_step if train_spans else 0
     weights, flags = {}, {"nan_weights": [], "saturated": []}
     for pw in PATHWAYS:
         lo, hi = _weight_bounds(p, pw)
@@ -236,13 +246,15 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
             flags["nan_weights"].append(pw)
         elif len(w_end) and entry["final"]["saturation"] > 0.5:
             flags["saturated"].append(pw)
-        if f"w_snap_{pw}" in arrays:
-            w0 = _snapshot(arrays, pw, t_start, grid, end)
-            w1 = _snapshot(arrays, pw, t_stop, grid, end)
-            entry["recorded_fraction"] = len(arrays[f"snap_index_{pw}"]) / max(1, len(w_end))
+        if len(w_end):
+            # Exact: training starts from the initial weights, and Test phases change nothing,
+            # so the final weights are those at the end of training.
+            w0 = arrays[f"w_initial_{pw}"]
             entry["before_training"] = metrics.weight_stats(w0, lo, hi)
-            entry["after_training"] = metrics.weight_stats(w1, lo, hi)
-            entry["rank_corr_training"] = metrics.rank_correlation(w0, w1)
+            entry["after_training"] = entry["final"]
+            entry["rank_corr_training"] = metrics.rank_correlation(w0, w_end)
+        if f"w_snap_{pw}" in arrays:
+            entry["recorded_fraction"] = len(arrays[f"snap_index_{pw}"]) / max(1, len(w_end))
             sleeps = []
             for span in tl.spans_of("sleep"):
                 a = _snapshot(arrays, pw, span.start_step, grid, end)
@@ -316,8 +328,6 @@ def run(
         dev.run(built.net, pl.timeline.duration, report="stderr" if progress else None)
         arrays = _read_back(config, built, pl.timeline, settle_rng)
         timings = dict(dev.timings)
-    for pw in PATHWAYS:
-        arrays[f"w_initial_{pw}"] = np.full(len(arrays[f"i_{pw}"]), getattr(config.params.connectivity, pw).w0)
     summary = _summarise(config, pl, arrays)
     timings.update(plan_s=t_plan - t_start, total_s=time.perf_counter() - t_start)
     record = {
@@ -339,6 +349,6 @@ def run(
     }
     for k in [k for k in arrays if k.startswith("spike_")]:
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
-    _keep_boundary_snapshots(arrays, pl.timeline)
+    _keep_sleep_snapshots(arrays, pl.timeline)
     path = store.save(out_dir, name, record, arrays, overwrite=overwrite) if out_dir is not None else None
     return RunResult(record=record, arrays=arrays, path=path)

@@ -17,7 +17,7 @@ import numpy as np
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError
 from sleep_brian.params import PATHWAYS, ModelParams
-from sleep_brian.protocol import Timeline
+from sleep_brian.protocol import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
     "BuiltNetwork",
@@ -72,17 +72,17 @@ def draw_connectivity(params: ModelParams, rng: np.random.Generator) -> Connecti
     return Connectivity(ii, jj)
 
 
-def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 4_000_000) -> tuple[int, float]:
+def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 8_000_000) -> tuple[int, float]:
     """Choose how often to snapshot weights and what fraction of synapses to record.
 
-    Snapshots fall on a grid whose step divides every phase boundary, so the weights before and
-    after each sleep are recorded exactly. If that grid times all synapses would exceed ``budget``
-    stored values, a random subset of synapses is recorded (the fraction returned).
+    Snapshots fall on a grid whose step divides the start and end of every sleep
+    (:func:`~sleep_brian.protocol.sleep_grid`), so the weights right before and after each sleep
+    are recorded exactly. (Weights before and after training need no snapshot: the initial ones
+    are known, and Test phases leave weights unchanged, so the final ones are the trained ones.)
+    If the grid times all synapses would exceed ``budget`` stored values, a random subset of
+    synapses is recorded (the fraction returned).
     """
-    grid = 0
-    for b in timeline.boundaries():
-        grid = int(np.gcd(grid, b))
-    grid = max(grid, 1)
+    grid = sleep_grid(timeline) or timeline.n_steps
     n_snaps = timeline.n_steps // grid + 1
     frac = min(1.0, budget / max(1, n_snaps * n_synapses))
     return grid, frac
@@ -100,6 +100,7 @@ class BuiltNetwork:
     weight_record: dict[str, np.ndarray] = field(default_factory=dict)
     connectivity: Connectivity | None = None
     snapshot_steps: int | None = None
+    initial_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
@@ -175,8 +176,9 @@ def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scal
         for g in groups.values():
             g.sleep = sleep
             g.plastic = plastic
-        # Wake and test show an image; sleep shows nothing.
-        groups["inputs"].p = p_scale * (1 - sleep) * images[timeline.image[k]]
+        # Wake and test show an image; sleep and rest show nothing.
+        shown = timeline.image[k]
+        groups["inputs"].p = 0.0 if shown == NO_IMAGE else p_scale * (1 - sleep) * images[shown]
 
     return b2.NetworkOperation(switch_regime, dt=timeline.slot, when="start", order=-5, name="regime_switcher")
 
@@ -188,7 +190,7 @@ def build_network(
     rng: np.random.Generator,
     *,
     record_weights: bool = True,
-    snapshot_budget: int = 4_000_000,
+    snapshot_budget: int = 8_000_000,
     initial_weights: dict[str, np.ndarray] | None = None,
     lowering: str = "timed_array",
 ) -> BuiltNetwork:
@@ -236,9 +238,12 @@ def build_network(
         "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
         "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
     }
-    image_schedule = b2.TimedArray(timeline.image.astype(float), dt=slot, name="image_schedule")
+    # A blank row after the images is what "no image" (NO_IMAGE) shows.
+    table = np.vstack([images, np.zeros((1, c.n_input))])
+    shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image)
+    image_schedule = b2.TimedArray(shown.astype(float), dt=slot, name="image_schedule")
     # A 2-D TimedArray used as a lookup table: row k is image k, addressed as images(k*ms, i).
-    image_table = b2.TimedArray(images if len(images) else np.zeros((1, c.n_input)), dt=1 * b2.ms, name="images")
+    image_table = b2.TimedArray(table, dt=1 * b2.ms, name="images")
 
     input_ns = dict(
         arrays,
@@ -273,7 +278,7 @@ def build_network(
 
     conn = draw_connectivity(params, rng)
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
-    synapses, weight_monitors, weight_record = {}, {}, {}
+    synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
     grid, frac = snapshot_plan(timeline, sum(conn.n(p) for p in PATHWAYS), snapshot_budget)
     for pw in PATHWAYS:
         src, tgt, inhibitory = PATHWAY_ENDS[pw]
@@ -296,9 +301,10 @@ def build_network(
             w_init = np.asarray(initial_weights[pw], dtype=float)
             if w_init.shape != (conn.n(pw),):
                 raise ConfigError(f"initial_weights[{pw!r}] has shape {w_init.shape}; expected ({conn.n(pw)},).")
-            S.w = w_init
         else:
-            S.w = float(np.clip(w0, consts["w_lo"], consts["w_hi"]))
+            w_init = np.full(conn.n(pw), float(np.clip(w0, consts["w_lo"], consts["w_hi"])))
+        S.w = w_init
+        start_weights[pw] = w_init
         synapses[pw] = S
         if record_weights and conn.n(pw):
             # Bring every weight up to date before each snapshot (the decay is event-driven).
@@ -325,4 +331,5 @@ def build_network(
         weight_record=weight_record,
         connectivity=conn,
         snapshot_steps=grid,
+        initial_weights=start_weights,
     )

@@ -8,6 +8,7 @@ phase      input  noise  STDP       sleep decay
 Wake       on     off    on         off
 Sleep      off    on     on         on
 Test       on     off    off        off
+Rest       off    off    off        off
 =========  =====  =====  =========  ===========
 
 :func:`lower` turns the whole list into a :class:`Timeline`: per *slot* (the largest time step
@@ -35,7 +36,7 @@ import numpy as np
 from sleep_brian.errors import ConfigError
 from sleep_brian.params import _check_dim
 
-__all__ = ["Wake", "Sleep", "Test", "Timeline", "Span", "lower", "paper_schedule"]
+__all__ = ["Wake", "Sleep", "Test", "Rest", "NO_IMAGE", "Timeline", "Span", "lower", "paper_schedule", "sleep_grid"]
 
 
 def _as_indices(images, name: str) -> np.ndarray:
@@ -103,10 +104,25 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class Rest:
+    """Nothing happens: no input, no noise, no plasticity; the network relaxes for ``duration``."""
+
+    duration: b2.Quantity
+    label: str = "rest"
+
+    def __post_init__(self):
+        _check_time(self.duration, "Rest.duration")
+
+
+#: Image index that the lowered timeline uses for "no image on screen" (Sleep, Rest).
+NO_IMAGE = -1
+
+
+@dataclass(frozen=True)
 class Span:
     """Where one phase of a lowered protocol lies, in time steps of the simulation."""
 
-    kind: str  # "wake", "sleep" or "test"
+    kind: str  # "wake", "sleep", "test" or "rest"
     label: str
     start_step: int
     stop_step: int
@@ -122,7 +138,7 @@ class Timeline:
     slot_steps: int
     sleep: np.ndarray  # (n_slots,) 0/1
     plastic: np.ndarray  # (n_slots,) 0/1
-    image: np.ndarray  # (n_slots,) image index on screen (0 where none is shown)
+    image: np.ndarray  # (n_slots,) image index on screen (NO_IMAGE where none is shown)
     spans: list[Span] = field(default_factory=list)
 
     @property
@@ -166,10 +182,11 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
         if isinstance(ph, (Wake, Test)):
             per = _steps(ph.presentation, dt, f"{type(ph).__name__}.presentation")
             units.append(("wake" if isinstance(ph, Wake) else "test", ph.label, per * len(ph.images), per, ph.images))
-        elif isinstance(ph, Sleep):
-            units.append(("sleep", ph.label, _steps(ph.duration, dt, "Sleep.duration"), None, None))
+        elif isinstance(ph, (Sleep, Rest)):
+            kind = "sleep" if isinstance(ph, Sleep) else "rest"
+            units.append((kind, ph.label, _steps(ph.duration, dt, f"{type(ph).__name__}.duration"), None, None))
         else:
-            raise ConfigError(f"unknown phase {ph!r}; use Wake, Sleep or Test.")
+            raise ConfigError(f"unknown phase {ph!r}; use Wake, Sleep, Test or Rest.")
     slot = 0
     for _kind, _label, n, per, _imgs in units:
         slot = math.gcd(slot, per if per is not None else n)
@@ -179,11 +196,11 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
     for kind, label, n, per, imgs in units:
         n_slots = n // slot
         sleep.append(np.full(n_slots, 1 if kind == "sleep" else 0, dtype=np.int8))
-        plastic.append(np.full(n_slots, 0 if kind == "test" else 1, dtype=np.int8))
+        plastic.append(np.full(n_slots, 1 if kind in ("wake", "sleep") else 0, dtype=np.int8))
         if imgs is not None:
             image.append(np.repeat(imgs, per // slot))
         else:
-            image.append(np.zeros(n_slots, dtype=np.int64))
+            image.append(np.full(n_slots, NO_IMAGE, dtype=np.int64))
         spans.append(Span(kind, label, step, step + n, imgs, per))
         step += n
     return Timeline(
@@ -236,3 +253,21 @@ def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b
         if len(block) == per_block and float(sleep) > 0:
             phases.append(Sleep(sleep))
     return phases
+
+
+def sleep_grid(timeline: Timeline) -> int:
+    """The largest step count dividing the start and end of every sleep (0 if there is none).
+
+    Weight snapshots on this grid catch the weights exactly before and after each sleep.
+    """
+    grid = 0
+    for span in timeline.spans_of("sleep"):
+        grid = math.gcd(math.gcd(grid, span.start_step), span.stop_step)
+    return grid
+
+
+def align_to(phases, period_steps: int, dt) -> list:
+    """``phases`` followed by a Rest that makes their total a multiple of ``period_steps``."""
+    total = lower(phases, dt).n_steps if phases else 0
+    pad = (-total) % period_steps if period_steps else 0
+    return list(phases) + ([Rest(pad * dt, label="align")] if pad else [])

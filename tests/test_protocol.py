@@ -119,3 +119,33 @@ def test_weights_change_during_wake():
     _tl, built, _in, _v = _simulate([Wake(np.arange(4), 250 * ms)])
     w = np.asarray(built.synapses["input_e"].w[:])
     assert np.any(w != 0.15)
+
+
+def test_rest_phase_and_alignment():
+    from sleep_brian.protocol import NO_IMAGE, Rest, align_to, sleep_grid
+
+    tl = lower([Test(np.arange(3), 100 * ms), Rest(50 * ms), Sleep(200 * ms)], 1 * ms)
+    rest = tl.spans_of("rest")[0]
+    per_slot = np.repeat(np.arange(len(tl.sleep)), tl.slot_steps)
+    assert (tl.image[per_slot][rest.start_step : rest.stop_step] == NO_IMAGE).all()
+    assert tl.plastic[per_slot][rest.start_step : rest.stop_step].sum() == 0
+    assert tl.sleep[per_slot][rest.start_step : rest.stop_step].sum() == 0
+    # Aligning a 300 ms control to a 350 ms grid adds a 50 ms rest; then sleeps fall on the grid.
+    training = paper_schedule(np.arange(10), 100 * ms, 0.5, wake_block=400 * ms)  # sleeps of 200 ms
+    g = sleep_grid(lower(training, 1 * ms))
+    assert g == 200  # gcd of 400, 600, 1000, 1200 steps
+    phases = align_to([Test(np.arange(3), 100 * ms)], g, 1 * ms) + training
+    assert isinstance(phases[1], Rest) and float(phases[1].duration) == pytest.approx(0.1)
+    assert sleep_grid(lower(phases, 1 * ms)) == g
+
+
+def test_rest_shows_no_input():
+    phases = [Wake(np.arange(1), 100 * ms), Sleep(100 * ms), Test(np.arange(1), 100 * ms)]
+    from sleep_brian.protocol import Rest
+
+    phases.insert(2, Rest(200 * ms))
+    tl, built, in_spikes, _v = _simulate(phases)
+    steps = np.round(np.asarray(in_spikes.t_) / 1e-3).astype(int)
+    rest = tl.spans_of("rest")[0]
+    assert np.sum((steps >= rest.start_step) & (steps < rest.stop_step)) == 0
+    assert np.sum(steps >= tl.spans_of("test")[0].start_step) > 5_000
