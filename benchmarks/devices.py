@@ -18,7 +18,8 @@ import argparse
 import sys
 import time
 
-from sleep_brian.cli import _positive_int, _quantity
+from sleep_brian.argtypes import positive_int as _positive_int
+from sleep_brian.argtypes import quantity as _quantity
 from sleep_brian.experiment import RunConfig, run
 from sleep_brian.params import ScheduleParams
 

@@ -4,6 +4,6 @@
 ``authors`` the model as the authors' code runs it, each quirk a documented switch.
 """
 
-from models.paper import MODELS, authors_model, authors_schedule, get_model, paper_model
+from models.paper import MODELS, authors_model, authors_schedule, get_model, get_schedule, paper_model
 
-__all__ = ["MODELS", "paper_model", "authors_model", "authors_schedule", "get_model"]
+__all__ = ["MODELS", "paper_model", "authors_model", "authors_schedule", "get_model", "get_schedule"]

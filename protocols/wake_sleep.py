@@ -17,7 +17,9 @@ import sys
 
 import numpy as np
 
-from sleep_brian.cli import _fraction, _positive_int, _quantity
+from sleep_brian.argtypes import fraction as _fraction
+from sleep_brian.argtypes import positive_int as _positive_int
+from sleep_brian.argtypes import quantity as _quantity
 from sleep_brian.errors import SleepBrianError
 from sleep_brian.experiment import RunConfig, run
 from sleep_brian.params import ModelParams, ScheduleParams

@@ -13,56 +13,15 @@ problem and the fix, exits with status 2, and writes no record.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
+from sleep_brian.argtypes import fraction as _fraction
+from sleep_brian.argtypes import positive_int as _positive_int
+from sleep_brian.argtypes import quantity as _quantity
+from sleep_brian.argtypes import seed as _seed
 from sleep_brian.errors import SleepBrianError
 
 __all__ = ["main", "build_parser", "format_summary"]
-
-
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a fraction in [0, 1], e.g. 0.1") from None
-    if not math.isfinite(v) or not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(
-            f"sleep fraction {text} is outside [0, 1]; it is sleep time per wake time, e.g. 0.1 for 10 %"
-        )
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive whole number")
-    return v
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed {text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"seed {text} must be >= 0")
-    return v
-
-
-def _quantity(unit: str, option: str):
-    def parse(text: str):
-        from sleep_brian.params import parse_quantity
-
-        try:
-            return parse_quantity(text, unit, option)
-        except SleepBrianError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +137,8 @@ def format_summary(record: dict) -> str:
         f"  {'pathway':<9}{'n':>6}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'sat.':>7}"
         f"{'entropy':>9}{'n_eff/n':>9}{'rho sleep':>10}"
     )
-    order = ("input_e", "e_e", "e_i", "i_e")  # record JSON is key-sorted; show the network's order
+    from sleep_brian.params import PATHWAYS as order  # record JSON is key-sorted; show the network's order
+
     for pw in sorted(record["weights"], key=lambda k: order.index(k) if k in order else len(order)):
         e = record["weights"][pw]
         f = e["final"]

@@ -33,11 +33,11 @@ from sleep_brian import devices, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError
-from sleep_brian.network import PATHWAY_ENDS, BuiltNetwork, build_network, settle_weights
+from sleep_brian.network import BuiltNetwork, build_network, settle_weights, weight_bounds
 from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
 from sleep_brian.protocol import Test, Timeline, align_to, lower, paper_schedule, sleep_grid
 
-__all__ = ["RunConfig", "RunResult", "run", "plan", "response_counts", "versions"]
+__all__ = ["RunConfig", "RunResult", "run", "plan", "response_counts", "versions", "stream", "STREAMS"]
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,24 @@ class RunConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     model: str = "paper"
-    params: ModelParams = field(default_factory=ModelParams)
-    schedule: ScheduleParams = field(default_factory=ScheduleParams)
+    params: ModelParams | None = None  # None: the ``model`` preset's parameters
+    schedule: ScheduleParams | None = None  # None: the ``model`` preset's schedule
     seed: int = 1
     device: str = "cpp_standalone"
     control: bool = True
     lowering: str = "timed_array"
 
     def __post_init__(self):
+        import models  # the presets live above this layer's dependencies, in models/
+
+        if self.params is None:
+            object.__setattr__(self, "params", models.get_model(self.model))
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", models.get_schedule(self.model))
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", str(self.data_dir))
+        if not isinstance(self.dataset, str):
+            raise ConfigError(f"dataset = {self.dataset!r} must be a name such as 'digits'.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ConfigError(f"seed = {self.seed!r} must be an integer >= 0.")
         if self.schedule.n_fit > self.schedule.n_train:
@@ -91,6 +101,16 @@ class RunResult:
     record: dict
     arrays: dict
     path: Path | None = None
+
+
+#: Every random stream of a run derives from its master seed and one of these names. (The
+#: dataset's subsets use ``SeedSequence(seed).spawn``, whose keys differ from all of these.)
+STREAMS = ("order", "connectivity", "settle", "brian")
+
+
+def stream(seed: int, name: str) -> np.random.SeedSequence:
+    """The seed sequence of the random stream ``name`` of a run with master seed ``seed``."""
+    return np.random.SeedSequence([int(seed), 1 + STREAMS.index(name)])
 
 
 def versions() -> dict:
@@ -135,7 +155,7 @@ def plan(config: RunConfig) -> Plan:
     train_idx = np.arange(n_tr)
     test_idx = np.arange(n_tr, n_tr + len(data.x_test))
     fit_idx = train_idx[: s.n_fit]
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+    rng = np.random.default_rng(stream(config.seed, "order"))
     distinct = train_idx[: s.repeat_batch] if s.repeat_batch else train_idx
     training = []
     for _ in range(s.epochs):
@@ -159,11 +179,6 @@ def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons
     counts = np.zeros((len(span.images), n_neurons), dtype=np.int32)
     np.add.at(counts, (img, spike_i[sel]), 1)
     return counts
-
-
-def _weight_bounds(params: ModelParams, pathway: str) -> tuple[float, float]:
-    st = params.stdp
-    return (st.w_min_inh, st.w_max_inh) if PATHWAY_ENDS[pathway][2] else (st.w_min_exc, st.w_max_exc)
 
 
 def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
@@ -220,7 +235,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     """Readouts and metrics from the arrays of a finished run."""
     tl, p = pl.timeline, config.params
     n_exc = p.connectivity.n_exc
-    pres_s = float(config.schedule.presentation)
+    pres_s = tl.spans_of("test")[0].steps_per_image * float(p.dt)  # as simulated (whole steps)
     resp = {
         span.label: response_counts(arrays["spike_i_exc"], arrays["spike_step_exc"], span, n_exc)
         for span in tl.spans_of("test")
@@ -239,7 +254,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     grid, end = int(arrays["snapshot_steps"]), tl.n_steps
     weights, flags = {}, {"nan_weights": [], "saturated": []}
     for pw in PATHWAYS:
-        lo, hi = _weight_bounds(p, pw)
+        lo, hi = weight_bounds(p, pw)
         w_end = arrays[f"w_final_{pw}"]
         entry = {"n_synapses": int(len(w_end)), "final": metrics.weight_stats(w_end, lo, hi) if len(w_end) else {}}
         if not np.isfinite(w_end).all():
@@ -309,11 +324,14 @@ def run(
     name = config.name()
     if out_dir is not None and (Path(out_dir) / name).exists() and not overwrite:
         raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
+    if out_dir is not None:
+        store.check_writable(out_dir)
+    store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
     pl = plan(config)
     t_plan = time.perf_counter()
-    ss = np.random.SeedSequence(config.seed)
-    conn_rng, settle_rng = (np.random.default_rng(s) for s in ss.spawn(2))
-    brian_seed = int(ss.generate_state(1)[0] % (2**31 - 1))
+    conn_rng = np.random.default_rng(stream(config.seed, "connectivity"))
+    settle_rng = np.random.default_rng(stream(config.seed, "settle"))
+    brian_seed = int(stream(config.seed, "brian").generate_state(1)[0] % (2**31 - 1))
     if progress:
         print(
             f"sleep-brian: {config.dataset}, {len(pl.images)} images, sleep {config.schedule.sleep_fraction:g}, "
@@ -322,7 +340,7 @@ def run(
             file=sys.stderr,
             flush=True,
         )
-    with devices.target(config.device, build_root=build_root) as dev:
+    with devices.target(config.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
         b2.seed(brian_seed)
         built = build_network(config.params, pl.timeline, pl.images, conn_rng, lowering=config.lowering)
         dev.run(built.net, pl.timeline.duration, report="stderr" if progress else None)

@@ -17,7 +17,7 @@ import numpy as np
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError
 from sleep_brian.params import PATHWAYS, ModelParams
-from sleep_brian.protocol import NO_IMAGE, Timeline, sleep_grid
+from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
     "BuiltNetwork",
@@ -29,6 +29,8 @@ __all__ = [
     "settle_weights",
     "regime_switcher",
     "neuron_step_code",
+    "attach_step_code",
+    "weight_bounds",
 ]
 
 #: (source group, target group, inhibitory presynapse) per pathway
@@ -72,6 +74,10 @@ def draw_connectivity(params: ModelParams, rng: np.random.Generator) -> Connecti
     return Connectivity(ii, jj)
 
 
+#: Finest snapshot grid (in time steps) worth recording; see :func:`snapshot_plan`.
+MIN_SNAPSHOT_STEPS = 100
+
+
 def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 8_000_000) -> tuple[int, float]:
     """Choose how often to snapshot weights and what fraction of synapses to record.
 
@@ -80,9 +86,16 @@ def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 8_000_000) 
     are recorded exactly. (Weights before and after training need no snapshot: the initial ones
     are known, and Test phases leave weights unchanged, so the final ones are the trained ones.)
     If the grid times all synapses would exceed ``budget`` stored values, a random subset of
-    synapses is recorded (the fraction returned).
+    synapses is recorded (the fraction returned). A grid finer than ``MIN_SNAPSHOT_STEPS`` (odd
+    sleep durations such as 4,321 ms) records nothing (fraction 0): bringing every weight up to
+    date that often would cost what the event-driven decay saves.
+
+    Note: with the stochastic rule each catch-up draws random numbers, so the snapshot plan is
+    part of what a seed reproduces.
     """
     grid = sleep_grid(timeline) or timeline.n_steps
+    if grid < MIN_SNAPSHOT_STEPS:
+        return grid, 0.0
     n_snaps = timeline.n_steps // grid + 1
     frac = min(1.0, budget / max(1, n_snaps * n_synapses))
     return grid, frac
@@ -135,10 +148,16 @@ def decay_namespace(p: ModelParams, pathway: str) -> tuple[str, dict]:
     return eq.STOCHASTIC_DECAY, ns
 
 
+def weight_bounds(params: ModelParams, pathway: str) -> tuple[float, float]:
+    """The hard bounds [w_lo, w_hi] of a pathway's weights."""
+    c = eq.stdp_constants(params.stdp, inhibitory_pre=PATHWAY_ENDS[pathway][2])
+    return c["w_lo"], c["w_hi"]
+
+
 def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
     """Apply the decay still owed at the end of a run (the numpy twin of the Brian2 code)."""
     code, ns = decay_namespace(params, pathway)
-    lo, hi = (eq.stdp_constants(params.stdp, inhibitory_pre=PATHWAY_ENDS[pathway][2])[k] for k in ("w_lo", "w_hi"))
+    lo, hi = weight_bounds(params, pathway)
     e = ns["lam"] ** (clock_now - np.asarray(last_sleep))
     w = np.asarray(w, dtype=float)
     if "w_tar" in ns:
@@ -150,13 +169,22 @@ def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, 
 
 
 def neuron_step_code(lowering: str = "timed_array") -> str:
-    """What every LIF neuron runs once per time step, before integration.
+    """What every LIF neuron runs once per step after integration, before the threshold test.
 
-    Regime flags from the schedule (unless a NetworkOperation sets them), the sleep clock, and
-    membrane noise with clipping.
+    Regime flags from the schedule (unless a NetworkOperation sets them) and membrane noise
+    with clipping. The sleep clock ticks separately at the end of the step
+    (:func:`attach_step_code`).
     """
     regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
-    return regime + eq.SLEEP_CLOCK_TICK + eq.MEMBRANE_NOISE_AND_CLIP
+    return regime + eq.MEMBRANE_NOISE_AND_CLIP
+
+
+def attach_step_code(group: b2.NeuronGroup, dt, lowering: str = "timed_array", *, lif: bool = True) -> None:
+    """Attach the per-step code in the paper's order: [integrate] -> flags, noise, clip ->
+    [threshold, synapses: STDP] -> sleep clock tick (so this step's decay follows its STDP)."""
+    if lif:
+        group.run_regularly(neuron_step_code(lowering), dt=dt, when="before_thresholds")
+    group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="end")
 
 
 def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
@@ -228,11 +256,6 @@ def build_network(
     if abs(float(timeline.dt / params.dt) - 1) > 1e-9:
         raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {params.dt}; lower with dt=params.dt.")
 
-    b2.defaultclock.dt = params.dt
-    # Brian2 warns that the stochastic decay in on_pre "may depend on the order of execution";
-    # each synapse only writes its own w, and the parity tests show identical results across
-    # targets, so the warning is noise for users.
-    b2.BrianLogger.suppress_name("brian2.codegen.generators.base")
     slot = timeline.slot
     arrays = {
         "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
@@ -250,13 +273,14 @@ def build_network(
         image_schedule=image_schedule,
         images=image_table,
         p_scale=params.input.gain * float(params.dt / params.input.prob_dt_ref),
-        sleep_dt_ref=params.sleep.dt_ref,
+        clock_tick=float(params.dt / params.sleep.dt_ref),
     )
     inputs = b2.NeuronGroup(
-        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, method="euler"
+        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, dt=params.dt
     )
     if lowering == "timed_array":
         inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
+    attach_step_code(inputs, params.dt, lowering, lif=False)
     ns = _neuron_namespace(params, arrays)
     groups = {"inputs": inputs}
     for name, size in (("exc", c.n_exc), ("inh", c.n_inh)):
@@ -268,9 +292,10 @@ def build_network(
             method=params.method,
             namespace=ns,
             name=name,
+            dt=params.dt,
         )
         g.v = params.neuron.v_rest
-        g.run_regularly(neuron_step_code(lowering), dt=params.dt)
+        attach_step_code(g, params.dt, lowering)
         groups[name] = g
     extra = []
     if lowering == "network_operation":
@@ -295,6 +320,7 @@ def build_network(
             on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
             namespace=consts,
             name=pw,
+            dt=params.dt,
         )
         S.connect(i=conn.i[pw], j=conn.j[pw])
         if initial_weights is not None and pw in initial_weights:
@@ -306,7 +332,7 @@ def build_network(
         S.w = w_init
         start_weights[pw] = w_init
         synapses[pw] = S
-        if record_weights and conn.n(pw):
+        if record_weights and conn.n(pw) and frac > 0:
             # Bring every weight up to date before each snapshot (the decay is event-driven).
             S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * params.dt, when="start", order=-20)
             n_rec = max(1, int(round(frac * conn.n(pw))))

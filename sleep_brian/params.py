@@ -98,12 +98,25 @@ class _Validated:
     """Mixin: check units of every ``qty`` field and call ``_validate`` after construction."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
+        fields = dataclasses.fields(self)
+        for f in fields:
             unit = f.metadata.get("unit")
             value = getattr(self, f.name)
             if unit is not None and value is not None:
                 _check_dim(f"{type(self).__name__}.{f.name}", value, unit)
-        self._validate()
+        self._validate()  # the class's own, more specific messages come first
+        for f in fields:
+            value = getattr(self, f.name)
+            name = f"{type(self).__name__}.{f.name}"
+            if f.metadata.get("unit") is not None and value is not None:
+                if not np.all(np.isfinite(np.asarray(value))):
+                    raise ConfigError(f"{name} = {value!r} must be finite.")
+            elif f.type in ("float", "float | None") and value is not None:
+                # A NaN gain or learning rate would run and silently produce nonsense.
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                    raise ConfigError(f"{name} = {value!r} must be a number.")
+                if not math.isfinite(value):
+                    raise ConfigError(f"{name} = {value!r} must be finite.")
 
     def _validate(self) -> None:  # pragma: no cover - overridden where there is more to check
         pass

@@ -28,13 +28,14 @@ phases yourself::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import brian2 as b2
 import numpy as np
 
 from sleep_brian.errors import ConfigError
 from sleep_brian.params import _check_dim
+from sleep_brian.timeline import NO_IMAGE, Span, Timeline, sleep_grid
 
 __all__ = ["Wake", "Sleep", "Test", "Rest", "NO_IMAGE", "Timeline", "Span", "lower", "paper_schedule", "sleep_grid"]
 
@@ -114,53 +115,6 @@ class Rest:
         _check_time(self.duration, "Rest.duration")
 
 
-#: Image index that the lowered timeline uses for "no image on screen" (Sleep, Rest).
-NO_IMAGE = -1
-
-
-@dataclass(frozen=True)
-class Span:
-    """Where one phase of a lowered protocol lies, in time steps of the simulation."""
-
-    kind: str  # "wake", "sleep", "test" or "rest"
-    label: str
-    start_step: int
-    stop_step: int
-    images: np.ndarray | None = None  # per-image indices, for wake and test phases
-    steps_per_image: int | None = None
-
-
-@dataclass
-class Timeline:
-    """A protocol lowered to per-slot arrays (what the network's TimedArrays hold)."""
-
-    dt: b2.Quantity
-    slot_steps: int
-    sleep: np.ndarray  # (n_slots,) 0/1
-    plastic: np.ndarray  # (n_slots,) 0/1
-    image: np.ndarray  # (n_slots,) image index on screen (NO_IMAGE where none is shown)
-    spans: list[Span] = field(default_factory=list)
-
-    @property
-    def slot(self):
-        return self.slot_steps * self.dt
-
-    @property
-    def n_steps(self) -> int:
-        return self.slot_steps * len(self.sleep)
-
-    @property
-    def duration(self):
-        return self.n_steps * self.dt
-
-    def spans_of(self, kind: str | None = None, label: str | None = None) -> list[Span]:
-        return [s for s in self.spans if (kind is None or s.kind == kind) and (label is None or s.label == label)]
-
-    def boundaries(self) -> list[int]:
-        """Time steps at which a phase starts or ends."""
-        return sorted({s.start_step for s in self.spans} | {s.stop_step for s in self.spans})
-
-
 def _steps(value, dt, name: str) -> int:
     n = float(value / dt)
     k = int(round(n))
@@ -181,6 +135,12 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
     for ph in phases:
         if isinstance(ph, (Wake, Test)):
             per = _steps(ph.presentation, dt, f"{type(ph).__name__}.presentation")
+            if abs(float(ph.presentation / dt) - per) > 1e-6:
+                # Rounding would silently change every rate computed from the presentation time.
+                raise ConfigError(
+                    f"{type(ph).__name__}.presentation = {ph.presentation} is not a whole number of time "
+                    f"steps (dt = {dt}); use a multiple of dt, e.g. {per * dt}."
+                )
             units.append(("wake" if isinstance(ph, Wake) else "test", ph.label, per * len(ph.images), per, ph.images))
         elif isinstance(ph, (Sleep, Rest)):
             kind = "sleep" if isinstance(ph, Sleep) else "rest"
@@ -253,17 +213,6 @@ def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b
         if len(block) == per_block and float(sleep) > 0:
             phases.append(Sleep(sleep))
     return phases
-
-
-def sleep_grid(timeline: Timeline) -> int:
-    """The largest step count dividing the start and end of every sleep (0 if there is none).
-
-    Weight snapshots on this grid catch the weights exactly before and after each sleep.
-    """
-    grid = 0
-    for span in timeline.spans_of("sleep"):
-        grid = math.gcd(math.gcd(grid, span.start_step), span.stop_step)
-    return grid
 
 
 def align_to(phases, period_steps: int, dt) -> list:

@@ -13,13 +13,15 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from sleep_brian.errors import ConfigError
+from sleep_brian.errors import ConfigError, DataError
 
-__all__ = ["config_key", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
+__all__ = ["config_key", "check_writable", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
 
 RECORD_FILE = "record.json"
 ARRAYS_FILE = "arrays.npz"
@@ -90,14 +92,36 @@ def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwr
     return final
 
 
+def check_writable(out_dir) -> None:
+    """Raise :class:`ConfigError` now if records cannot be written under ``out_dir``."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = Path(tempfile.mkdtemp(prefix=".probe-", dir=out_dir))
+        probe.rmdir()
+    except OSError as exc:
+        raise ConfigError(f"cannot write records to {out_dir}: {exc}; choose another --out.") from exc
+
+
 def load_record(path) -> dict:
-    """The ``record.json`` of a record folder."""
+    """The ``record.json`` of a record folder.
+
+    Raises
+    ------
+    ConfigError
+        No record there.
+    DataError
+        The file is not valid JSON (damaged or truncated by hand).
+    """
     path = Path(path)
     f = path / RECORD_FILE if path.is_dir() else path
     if not f.exists():
         raise ConfigError(f"no record at {path} (expected {RECORD_FILE}).")
-    with open(f) as fh:
-        return json.load(fh)
+    try:
+        with open(f) as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{f} is not a readable record ({exc}); restore it or delete its folder.") from exc
 
 
 def load_arrays(path) -> dict:
@@ -105,16 +129,27 @@ def load_arrays(path) -> dict:
     f = Path(path) / ARRAYS_FILE
     if not f.exists():
         return {}
-    with np.load(f) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(f) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{f} is not a readable array file ({exc}); restore it or delete its folder.") from exc
 
 
 def load(path) -> list[dict]:
-    """All complete records under ``path`` (hidden temporary folders are ignored)."""
+    """All complete records under ``path``.
+
+    Hidden folders (records being written, or moved aside by an interrupted overwrite) are
+    ignored; a damaged record is skipped with a warning so that one bad file does not hide the
+    rest of a sweep.
+    """
     path = Path(path)
     out = []
     for f in sorted(path.glob(f"*/{RECORD_FILE}")):
         if f.parent.name.startswith("."):
             continue
-        out.append(load_record(f))
+        try:
+            out.append(load_record(f))
+        except DataError as exc:
+            warnings.warn(str(exc), stacklevel=2)
     return out

@@ -24,8 +24,9 @@ The strings use ``SLEEP_CLOCK``; :func:`for_side` names the neuron whose clock a
 are equal, and GeNN only allows these directions).
 """
 
-#: Once per time step: membrane noise during sleep (``noise_step`` = sd per step, volt) and
-#: clipping of v to [v_min, v_max], as the paper's Euler loop does.
+#: Once per time step, after integration and before the threshold test (as the paper's Euler
+#: loop does: v += Euler step + noise, then clip, then compare with the threshold): membrane
+#: noise during sleep (``noise_step`` = sd per step, volt) and clipping of v to [v_min, v_max].
 MEMBRANE_NOISE_AND_CLIP = """
 v = clip(v + sleep * noise_step * randn(), v_min, v_max)
 """

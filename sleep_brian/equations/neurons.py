@@ -44,20 +44,21 @@ sleep = sleep_schedule(t)
 plastic = plastic_schedule(t)
 """
 
-#: Once per step: count sleep time (``clock_tick`` = dt / sleep_dt_ref, a constant, so the count
-#: does not depend on which clock runs the code). A plain counter, not an ODE, so that the
-#: membrane equations stay a linear system that ``method='exact'`` can solve.
+#: At the *end* of every step: count it if asleep (``clock_tick`` = dt / sleep_dt_ref, a
+#: constant, so the count does not depend on which clock runs the code). Counting at the end
+#: means a synapse used during step k has been decayed for steps < k only: STDP of step k comes
+#: first and step k's decay after it, the order of the paper's loop. A plain counter, not an
+#: ODE, so that the membrane equations stay a linear system that ``method='exact'`` can solve.
 SLEEP_CLOCK_TICK = """
 sleep_clock += sleep * clock_tick
 """
 
 #: Bernoulli (rate-coded) input: a spike in a step with probability ``p`` (dimensionless).
-#: ``sleep_clock`` counts sleep time like the neurons' (here as an ODE, integrated exactly by
-#: Euler since its derivative is constant within a step), so all groups' clocks agree.
+#: ``sleep_clock`` counts sleep time exactly as the neurons' does (:data:`SLEEP_CLOCK_TICK`).
 #: ``sleep`` and ``plastic`` mirror the regime so that synapses can gate plasticity with a
 #: presynaptic reference only (GeNN forbids postsynaptic references in ``on_post``).
 INPUT_BERNOULLI = """
-dsleep_clock/dt = sleep / sleep_dt_ref : 1
+sleep_clock : 1
 p : 1
 sleep : 1
 plastic : 1

@@ -1,0 +1,100 @@
+"""The run's plumbing: response counting, random streams, presets, record safety."""
+
+import json
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+from sleep_brian import store
+from sleep_brian.errors import ConfigError, DataError
+from sleep_brian.experiment import STREAMS, RunConfig, response_counts, stream
+from sleep_brian.network import _neuron_namespace, attach_step_code
+from sleep_brian.params import ModelParams, ScheduleParams
+from sleep_brian.protocol import Test, lower
+from sleep_brian import equations as eq
+
+ms = b2.ms
+
+
+def test_response_counts_by_hand():
+    tl = lower([Test(np.array([4, 7, 9]), 10 * ms)], 1 * ms)
+    span = tl.spans[0]
+    # neuron 0 fires at steps 0 and 9 (image 0), neuron 1 at 10 (image 1) and 29 (image 2);
+    # a spike at step 30 is after the span and must not count.
+    i = np.array([0, 0, 1, 1, 0])
+    steps = np.array([0, 9, 10, 29, 30])
+    counts = response_counts(i, steps, span, n_neurons=2)
+    np.testing.assert_array_equal(counts, [[2, 0], [0, 1], [0, 1]])
+
+
+def test_random_streams_are_distinct():
+    """Every stream of a run, and the dataset's subset streams, give different numbers."""
+    seed = 7
+    states = {name: tuple(stream(seed, name).generate_state(4)) for name in STREAMS}
+    data_streams = [tuple(s.generate_state(4)) for s in np.random.SeedSequence(seed).spawn(2)]
+    all_states = list(states.values()) + data_streams
+    assert len(set(all_states)) == len(all_states)
+    assert tuple(stream(seed + 1, "connectivity").generate_state(4)) != states["connectivity"]
+
+
+def test_model_preset_fills_parameters():
+    cfg = RunConfig(model="authors", device="numpy")
+    assert cfg.params.stdp.rule == "authors"
+    assert cfg.schedule.repeat_batch == 300 and float(cfg.schedule.sleep_cap) == 10.0
+    assert RunConfig(device="numpy").params.stdp.rule == "causal"
+
+
+def test_presentation_must_be_whole_steps():
+    with pytest.raises(ConfigError, match="whole number of time steps"):
+        lower([Test(np.arange(2), 1.5 * ms)], 1 * ms)
+
+
+def test_damaged_record_gives_a_clear_error_and_load_skips_it(tmp_path):
+    store.save(tmp_path, "good", {"a": 1})
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / store.RECORD_FILE).write_text("{not json")
+    with pytest.raises(DataError, match="not a readable record"):
+        store.load_record(bad)
+    with pytest.warns(UserWarning, match="not a readable record"):
+        records = store.load(tmp_path)
+    assert records == [{"a": 1}]
+
+
+def test_unwritable_out_dir_fails_before_simulating(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot write records"):
+        store.check_writable(blocker / "runs")
+
+
+def test_config_with_path_data_dir_is_storable(tmp_path):
+    cfg = RunConfig(device="numpy", data_dir=tmp_path)
+    json.dumps(cfg.to_dict())  # a Path would make the record unwritable after the run
+    assert cfg.data_dir == str(tmp_path)
+
+
+def test_sleep_noise_is_added_after_integration():
+    """The paper adds the noise to v after the Euler step, right before the threshold test.
+
+    From v = v_rest with tau_m = 30 ms, one sleep step must leave v - v_rest with sd exactly
+    noise_sd = 2 mV. Noise added before integration would be shrunk by the leak to
+    2 mV x (1 - dt / tau_m) = 1.933 mV. With N = 20,000 the sd's standard error is
+    2 / sqrt(2 N) = 0.010 mV, so the two differ by ~6.7 SE; the test allows 4 SE.
+    """
+    p = ModelParams()
+    b2.defaultclock.dt = p.dt
+    n = 20_000
+    arrays = {
+        "sleep_schedule": b2.TimedArray(np.array([1.0]), dt=1 * ms, name="sleep_schedule"),
+        "plastic_schedule": b2.TimedArray(np.array([1.0]), dt=1 * ms, name="plastic_schedule"),
+    }
+    g = b2.NeuronGroup(n, eq.LIF_ADAPTIVE, threshold="False", method="euler", namespace=_neuron_namespace(p, arrays))
+    g.v = p.neuron.v_rest
+    attach_step_code(g, p.dt)
+    b2.seed(3)
+    b2.Network(g).run(1 * ms)
+    dv = (np.asarray(g.v_) - float(p.neuron.v_rest)) * 1e3
+    se = 2.0 / np.sqrt(2 * n)
+    assert abs(dv.std() - 2.0) < 4 * se
