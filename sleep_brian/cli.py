@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sleep_brian.data import DATASETS
     from sleep_brian.devices import DEVICES
 
+    from sleep_brian.params import ModelParams, ScheduleParams
+
+    m, sch = ModelParams(), ScheduleParams()
     parser = argparse.ArgumentParser(
         prog="sleep-brian",
         description="STDP spiking networks stabilised by sleep (Brian2).",
@@ -36,32 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="train with wake/sleep, test, print accuracy and stability metrics, write a record",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    r.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)}")
-    r.add_argument("--data-dir", default=None, help="folder with the IDX files (MNIST-like sets)")
-    r.add_argument("--model", default="paper", help="model preset: paper (corrected) or authors (their quirks)")
-    r.add_argument("--sleep", type=_fraction, default=0.1, help="sleep time per wake time, in [0, 1]")
-    r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help="sleep weight decay rule")
-    r.add_argument("--sleep-cap", type=_quantity("second", "--sleep-cap"), default=None, help="longest sleep, e.g. 10s")
-    r.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help="wake time between sleeps, e.g. 35s")
-    r.add_argument("--stdp", choices=("causal", "authors"), default=None, help="STDP rule")
-    r.add_argument("--seed", type=_seed, default=1, help="master seed of the run")
-    r.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
-    r.add_argument("--n-train", type=_positive_int, default=None, help="training images")
-    r.add_argument("--n-fit", type=_positive_int, default=None, help="training images the readout is fitted on")
-    r.add_argument("--n-test", type=_positive_int, default=None, help="test images")
-    r.add_argument("--epochs", type=_positive_int, default=None, help="passes over the training images")
-    r.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help="time per image, e.g. 100ms")
+    r.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
+    r.add_argument("--data-dir", default=None, help="folder with the IDX files (MNIST-like sets); see README for the search order")
+    r.add_argument("--model", default="paper", help="model preset: paper (corrected, default) or authors (their code's quirks)")
+    r.add_argument("--sleep", type=_fraction, default=0.1, help="sleep time per wake time, in [0, 1] (default: 0.1)")
+    r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help=f"sleep weight decay rule (paper model: {m.sleep.rule})")
+    r.add_argument("--sleep-cap", type=_quantity("second", "--sleep-cap"), default=None, help="longest sleep, e.g. 10s (paper model: no cap; authors: 10s)")
+    r.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help=f"wake time between sleeps, e.g. 35s (default: {float(sch.wake_block):g}s)")
+    r.add_argument("--stdp", choices=("causal", "authors"), default=None, help=f"STDP rule (paper model: {m.stdp.rule})")
+    r.add_argument("--seed", type=_seed, default=1, help="master seed of the run (default: 1)")
+    r.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)} (default: cpp_standalone)")
+    r.add_argument("--n-train", type=_positive_int, default=None, help=f"training images (default: {sch.n_train})")
+    r.add_argument("--n-fit", type=_positive_int, default=None, help=f"training images the readout is fitted on (default: {sch.n_fit})")
+    r.add_argument("--n-test", type=_positive_int, default=None, help=f"test images (default: {sch.n_test})")
+    r.add_argument("--epochs", type=_positive_int, default=None, help=f"passes over the training images (default: {sch.epochs})")
+    r.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help=f"time per image, e.g. 100ms (default: {float(sch.presentation) * 1e3:g}ms)")
     r.add_argument("--no-control", action="store_true", help="skip the untrained control")
     r.add_argument(
         "--lowering",
         choices=("timed_array", "network_operation"),
         default="timed_array",
         help="how the schedule reaches the network: compiled TimedArrays (any device) or a Python "
-        "NetworkOperation (numpy/cython only; same results, easier to read)",
+        "NetworkOperation (numpy/cython only; same results, easier to read); default: timed_array",
     )
-    r.add_argument("--out", default="runs", help="folder for the result record")
+    r.add_argument("--out", default="runs", help="folder for the result record (default: runs)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing record of the same run")
     r.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sleep_brian.errors import ConfigError, DataError
 
-__all__ = ["config_key", "check_writable", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
+__all__ = ["config_key", "check_writable", "recover", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
 
 RECORD_FILE = "record.json"
 ARRAYS_FILE = "arrays.npz"
@@ -41,6 +41,24 @@ def _json_default(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a record")
 
 
+def recover(out_dir) -> list[Path]:
+    """Put back records that an interrupted overwrite left moved aside; return their paths.
+
+    :func:`save` replaces a record by moving the old one into ``.NAME.old-*/r`` and renaming the
+    new one into place. If the process died in between, the old record is still whole there.
+    """
+    out_dir = Path(out_dir)
+    restored = []
+    for moved in sorted(out_dir.glob(".*.old-*/r")):
+        name = moved.parent.name[1:].rsplit(".old-", 1)[0]
+        final = out_dir / name
+        if not final.exists() and (moved / RECORD_FILE).exists():
+            os.rename(moved, final)
+            shutil.rmtree(moved.parent, ignore_errors=True)
+            restored.append(final)
+    return restored
+
+
 def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwrite: bool = False) -> Path:
     """Write a record folder ``out_dir/name`` atomically and return its path.
 
@@ -51,6 +69,8 @@ def save(out_dir, name: str, record: dict, arrays: dict | None = None, *, overwr
     """
     out_dir = Path(out_dir)
     final = out_dir / name
+    if out_dir.is_dir():
+        recover(out_dir)
     if final.exists() and not overwrite:
         raise ConfigError(f"a record already exists at {final}; choose another --out or pass --overwrite.")
     try:
@@ -144,6 +164,8 @@ def load(path) -> list[dict]:
     rest of a sweep.
     """
     path = Path(path)
+    for restored in recover(path):
+        warnings.warn(f"restored {restored}, left aside by an interrupted overwrite", stacklevel=2)
     out = []
     for f in sorted(path.glob(f"*/{RECORD_FILE}")):
         if f.parent.name.startswith("."):

@@ -235,3 +235,19 @@ def test_config_key_changes_with_values():
 def test_config_key_is_pinned():
     """Record folder names embed this key; a change would orphan every stored run."""
     assert config_key({"a": 1, "b": [1, 2.5, None], "c": {"d": "x"}}) == "8a47ac9b51f7"  # sha1 of the sorted-key JSON, first 12 hex digits
+
+
+def test_interrupted_overwrite_is_recovered(tmp_path):
+    """A crash between the two renames of an overwrite leaves the old record aside; it comes back."""
+    import os
+
+    from sleep_brian.store import load, recover
+
+    out = tmp_path / "runs"
+    path = save(out, "r", {"v": 1})
+    aside = out / ".r.old-abc"
+    aside.mkdir()
+    os.rename(path, aside / "r")  # the state right after the first rename of save()
+    assert recover(out) == [out / "r"]
+    assert load(out) == [{"v": 1}]
+    assert not aside.exists()
