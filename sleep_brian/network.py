@@ -192,8 +192,8 @@ def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scal
 
     At the start of every slot it looks up the slot's regime and sets the flags that the
     equations read, and the input probabilities of the image on screen. It runs before the
-    groups' own ``run_regularly`` code (``when='start', order=-5``), exactly where the TimedArray
-    lowering sets the same values, so both produce the same simulation. Standalone devices cannot
+    code that reads the flags (``when='start', order=-5``) and sets them to the values the
+    TimedArray lowering would, so both produce the same simulation (tests/test_parity.py). Standalone devices cannot
     run Python during a simulation (:mod:`sleep_brian.devices` refuses it).
     """
     slot_s = float(timeline.slot)
@@ -234,7 +234,7 @@ def build_network(
     rng : numpy Generator
         Draws connectivity and the recorded-synapse subset.
     record_weights : bool
-        Record weight snapshots at every phase boundary (see :func:`snapshot_plan`).
+        Record weight snapshots right before and after every sleep (see :func:`snapshot_plan`).
     initial_weights : dict, optional
         Per pathway, weights to start from instead of the constant ``w0``.
     lowering : {"timed_array", "network_operation"}
