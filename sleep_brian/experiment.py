@@ -23,7 +23,7 @@ import dataclasses
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import brian2 as b2

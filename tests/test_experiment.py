@@ -10,7 +10,7 @@ from sleep_brian import store
 from sleep_brian.errors import ConfigError, DataError
 from sleep_brian.experiment import STREAMS, RunConfig, response_counts, stream
 from sleep_brian.network import _neuron_namespace, attach_step_code
-from sleep_brian.params import ModelParams, ScheduleParams
+from sleep_brian.params import ModelParams
 from sleep_brian.protocol import Test, lower
 from sleep_brian import equations as eq
 
