@@ -1,0 +1,32 @@
+"""Every notebook in notebooks/ runs top to bottom (code cells in one namespace, no kernel).
+
+The notebooks are for teaching: a notebook that no longer runs is a bug. Plots use matplotlib's
+Agg backend so no display is needed.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path):
+    matplotlib = pytest.importorskip("matplotlib", reason="notebooks plot: pip install '.[test]'")
+    matplotlib.use("Agg")
+    nb = json.loads(path.read_text())
+    namespace = {"__name__": "__notebook__"}
+    for k, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        exec(compile(source, f"{path.name}[cell {k}]", "exec"), namespace)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
