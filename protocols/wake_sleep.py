@@ -82,12 +82,9 @@ def main(argv=None) -> int:
     try:
         params = ModelParams()
         params = params.replace(sleep=params.sleep.replace(rule=args.sleep_rule))
-        sched = ScheduleParams()
-        changes = {"n_train": args.n_train, "n_fit": args.n_fit, "n_test": args.n_test,
-                   "presentation": args.presentation}
-        sched = sched.replace(**{k: v for k, v in changes.items() if v is not None})
-        if args.n_train is not None and args.n_fit is None:
-            sched = sched.replace(n_fit=min(sched.n_fit, args.n_train))
+        sched = ScheduleParams().with_overrides(
+            n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, presentation=args.presentation
+        )
         rows = compare(args.dataset, args.sleep, args.seeds, device=args.device, params=params,
                        schedule=sched, data_dir=args.data_dir, out_dir=args.out)
     except SleepBrianError as exc:

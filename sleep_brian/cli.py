@@ -77,27 +77,22 @@ def config_from_args(args):
     """A :class:`~sleep_brian.experiment.RunConfig` from parsed ``run`` arguments."""
     import models
     from sleep_brian.experiment import RunConfig
-    from sleep_brian.params import ScheduleParams
 
     params = models.get_model(args.model)
     if args.stdp:
         params = params.replace(stdp=params.stdp.replace(rule=args.stdp))
     if args.sleep_rule:
         params = params.replace(sleep=params.sleep.replace(rule=args.sleep_rule))
-    schedule = models.authors_schedule() if args.model == "authors" else ScheduleParams()
-    changes = {
-        "sleep_fraction": args.sleep,
-        "sleep_cap": args.sleep_cap,
-        "wake_block": args.wake_block,
-        "n_train": args.n_train,
-        "n_fit": args.n_fit,
-        "n_test": args.n_test,
-        "epochs": args.epochs,
-        "presentation": args.presentation,
-    }
-    schedule = schedule.replace(**{k: v for k, v in changes.items() if v is not None})
-    if args.n_train is not None and args.n_fit is None and schedule.n_fit > args.n_train:
-        schedule = schedule.replace(n_fit=args.n_train)
+    schedule = models.get_schedule(args.model).with_overrides(
+        sleep_fraction=args.sleep,
+        sleep_cap=args.sleep_cap,
+        wake_block=args.wake_block,
+        n_train=args.n_train,
+        n_fit=args.n_fit,
+        n_test=args.n_test,
+        epochs=args.epochs,
+        presentation=args.presentation,
+    )
     return RunConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,

@@ -213,13 +213,9 @@ def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int)
     return arrays[f"w_snap_{pathway}"][:, step // grid].astype(float)
 
 
-def _sleep_steps(timeline: Timeline) -> np.ndarray:
-    return np.array(sorted({s.start_step for s in timeline.spans_of("sleep")} | {s.stop_step for s in timeline.spans_of("sleep")}), dtype=np.int64)
-
-
 def _keep_sleep_snapshots(arrays: dict, timeline: Timeline) -> None:
     """Replace the regular weight snapshots by those at the start and end of every sleep."""
-    steps = _sleep_steps(timeline)
+    steps = np.array(timeline.sleep_boundaries(), dtype=np.int64)
     arrays["sleep_boundary_steps"] = steps
     grid = int(arrays["snapshot_steps"])
     for pw in PATHWAYS:

@@ -310,6 +310,15 @@ class ScheduleParams(_Validated):
     epochs: int = 1
     repeat_batch: int | None = None  # authors' quirk 2: train on the first N images, repeated
 
+    def with_overrides(self, **changes) -> "ScheduleParams":
+        """A copy with the changes that are not None applied (command-line options left unset
+        keep their defaults). If ``n_train`` is lowered without ``n_fit``, ``n_fit`` follows it
+        down, since the readout is fitted on training images."""
+        out = self.replace(**{k: v for k, v in changes.items() if v is not None})
+        if changes.get("n_train") is not None and changes.get("n_fit") is None and out.n_fit > out.n_train:
+            out = out.replace(n_fit=out.n_train)
+        return out
+
     def _validate(self) -> None:
         r = self.sleep_fraction
         if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or not math.isfinite(r) or not 0 <= r <= 1:

@@ -56,9 +56,10 @@ class Timeline:
     def spans_of(self, kind: str | None = None, label: str | None = None) -> list[Span]:
         return [s for s in self.spans if (kind is None or s.kind == kind) and (label is None or s.label == label)]
 
-    def boundaries(self) -> list[int]:
-        """Time steps at which a phase starts or ends."""
-        return sorted({s.start_step for s in self.spans} | {s.stop_step for s in self.spans})
+    def sleep_boundaries(self) -> list[int]:
+        """Time steps at which a sleep starts or ends, sorted."""
+        sleeps = self.spans_of("sleep")
+        return sorted({s.start_step for s in sleeps} | {s.stop_step for s in sleeps})
 
 
 def sleep_grid(timeline: Timeline) -> int:
@@ -67,6 +68,6 @@ def sleep_grid(timeline: Timeline) -> int:
     Weight snapshots on this grid catch the weights exactly before and after each sleep.
     """
     grid = 0
-    for span in timeline.spans_of("sleep"):
-        grid = math.gcd(math.gcd(grid, span.start_step), span.stop_step)
+    for step in timeline.sleep_boundaries():
+        grid = math.gcd(grid, step)
     return grid
