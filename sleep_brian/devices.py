@@ -37,7 +37,55 @@ import brian2 as b2
 
 from sleep_brian.errors import ConfigError, DeviceError
 
-__all__ = ["DEVICES", "RUNTIME", "STANDALONE", "Device", "target", "check_device", "available", "quiet_codegen_warnings"]
+__all__ = [
+    "DEVICES",
+    "RUNTIME",
+    "STANDALONE",
+    "Device",
+    "target",
+    "check_device",
+    "available",
+    "quiet_codegen_warnings",
+    "reuse_supported",
+    "SEED_ENV",
+]
+
+#: Environment variable from which a reusable standalone build reseeds Brian2's generators.
+SEED_ENV = "SLEEP_BRIAN_BRIAN_SEED"
+
+# C++ put at the top of ``main`` of a reusable build: reseed every thread's generator exactly as
+# ``b2.seed(s)`` would (``seed(s + thread)``), from the environment, so that one binary serves
+# every seed. Brian2's run_args cannot set the seed; a variable could, but only after the
+# connect step and at the cost of a dummy variable in the model.
+_RESEED_CODE = f"""
+{{
+    const char* _sb_seed = std::getenv("{SEED_ENV}");
+    if (_sb_seed != NULL) {{
+        const unsigned long _sb_s = std::strtoul(_sb_seed, NULL, 10);
+        for (size_t _i = 0; _i < brian::_random_generators.size(); _i++)
+            brian::_random_generators[_i].seed(_sb_s + _i);
+    }}
+}}
+"""
+
+
+def reuse_supported(name: str) -> bool:
+    """Whether ``name`` can compile once and run many times with new data and seeds.
+
+    Needs cpp_standalone with ``run_args`` and ``apply_run_args`` (brian2 >= 2.6) and the
+    per-thread generators that the reseed code addresses; older Brian2 builds once per run.
+    """
+    if name != "cpp_standalone":
+        return False
+    import brian2.devices.cpp_standalone as cpp
+    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+
+    if not hasattr(CPPStandaloneDevice, "apply_run_args"):
+        return False
+    try:
+        return "_random_generators" in (Path(cpp.__file__).parent / "templates" / "objects.cpp").read_text()
+    except OSError:
+        return False
 
 RUNTIME = ("numpy", "cython")
 STANDALONE = ("cpp_standalone",)
@@ -103,6 +151,7 @@ class Device:
     name: str
     directory: Path | None = None
     timings: dict = field(default_factory=dict)
+    n_runs: int = 0
 
     @property
     def standalone(self) -> bool:
@@ -132,9 +181,66 @@ class Device:
             self.timings.update(run_s=t1 - t0)
 
 
+    def prepare_reuse(self) -> None:
+        """Make the program built in this block reusable; call before creating any object.
+
+        Values given to :meth:`run_compiled` are applied before anything else runs (so they
+        reach the connect step), and the generators are reseeded from :data:`SEED_ENV`.
+        """
+        if not reuse_supported(self.name):
+            raise DeviceError(
+                f"device {self.name!r} with brian2 {b2.__version__} cannot reuse a build "
+                "(needs cpp_standalone and brian2 >= 2.6)."
+            )
+        b2.device.apply_run_args()
+        b2.device.insert_code("main", _RESEED_CODE)
+
+    def compile(self, net: b2.Network, duration) -> None:
+        """Generate and compile ``net`` running for ``duration``, without running it."""
+        t0 = time.perf_counter()
+        net.run(duration)
+        t1 = time.perf_counter()
+        b2.device.build(directory=str(self.directory), compile=True, run=False, clean=False)
+        self.timings.update(codegen_s=t1 - t0, compile_s=time.perf_counter() - t1)
+
+    def run_compiled(self, values: dict, seed: int) -> dict:
+        """Run the compiled program once with new TimedArray ``values`` and Brian2 ``seed``.
+
+        Monitors read afterwards show this run. Returns its timings.
+        """
+        self.n_runs += 1
+        old = os.environ.get(SEED_ENV)
+        os.environ[SEED_ENV] = str(int(seed))
+        t0 = time.perf_counter()
+        try:
+            b2.device.run(
+                directory=str(self.directory),
+                results_directory=f"results_{self.n_runs}",
+                with_output=False,
+                run_args=values,
+            )
+        finally:
+            if old is None:
+                os.environ.pop(SEED_ENV, None)
+            else:
+                os.environ[SEED_ENV] = old
+        out = {"run_s": time.perf_counter() - t0}
+        run_info = getattr(b2.device, "_last_run_time", None)
+        if run_info is not None:
+            out["simulation_s"] = float(run_info)
+        return out
+
+    def discard_results(self) -> None:
+        """Delete the result files of the last :meth:`run_compiled` (once they have been read)."""
+        if self.n_runs:
+            shutil.rmtree(Path(self.directory) / f"results_{self.n_runs}", ignore_errors=True)
+
+
 class _NotWellDefinedFilter(logging.Filter):
+    QUIET = ("may not be well-defined", "Cannot check whether the indices to record from are valid")
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "may not be well-defined" not in record.getMessage()
+        return not any(q in record.getMessage() for q in self.QUIET)
 
 
 @contextlib.contextmanager
@@ -143,16 +249,20 @@ def quiet_codegen_warnings():
 
     It fires for the stochastic decay in ``on_pre`` (a random number per synapse). Each synapse
     writes only its own weight, and the parity tests show identical results on every target,
-    so for our models it is noise. Other warnings, and other models' warnings outside the
-    block, are untouched.
+    so for our models it is noise. Also Brian2's "cannot check whether the indices to record from
+    are valid" of a reusable build: :func:`sleep_brian.network.record_index` keeps them below every
+    served seed's synapse count. Other warnings, and other models' warnings outside the block,
+    are untouched.
     """
-    logger = logging.getLogger("brian2.codegen.generators.base")
+    loggers = [logging.getLogger(n) for n in ("brian2.codegen.generators.base", "brian2.monitors.statemonitor")]
     filt = _NotWellDefinedFilter()
-    logger.addFilter(filt)
+    for logger in loggers:
+        logger.addFilter(filt)
     try:
         yield
     finally:
-        logger.removeFilter(filt)
+        for logger in loggers:
+            logger.removeFilter(filt)
 
 
 @contextlib.contextmanager

@@ -33,11 +33,26 @@ from sleep_brian import devices, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError
-from sleep_brian.network import BuiltNetwork, build_network, settle_weights, weight_bounds
+from sleep_brian.network import PATHWAY_ENDS, BuiltNetwork, build_network, draw_connectivity, run_data, settle_weights, weight_bounds
 from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
 from sleep_brian.protocol import Test, Timeline, align_to, lower, paper_schedule, sleep_grid
 
-__all__ = ["RunConfig", "RunResult", "run", "plan", "response_counts", "versions", "stream", "STREAMS"]
+__all__ = [
+    "RunConfig",
+    "RunResult",
+    "run",
+    "run_many",
+    "build_key",
+    "plan",
+    "response_counts",
+    "versions",
+    "stream",
+    "STREAMS",
+    "RUNAWAY_FRACTION",
+]
+
+#: A pathway with at least this fraction of its weights at the bound away from zero has run away.
+RUNAWAY_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class RunConfig:
     device: str = "cpp_standalone"
     control: bool = True
     lowering: str = "timed_array"
+    variant: str = ""  # label of a model variant in a sweep (default: the model's name)
 
     def __post_init__(self):
         import models  # the presets live above this layer's dependencies, in models/
@@ -63,6 +79,8 @@ class RunConfig:
             object.__setattr__(self, "schedule", models.get_schedule(self.model))
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
+        if not self.variant:
+            object.__setattr__(self, "variant", self.model)
         if not isinstance(self.dataset, str):
             raise ConfigError(f"dataset = {self.dataset!r} must be a name such as 'digits'.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -93,7 +111,7 @@ class RunConfig:
     def name(self) -> str:
         """Record folder name: readable prefix and a hash of the whole configuration."""
         r = self.schedule.sleep_fraction
-        return f"{self.dataset}_{self.model}_sleep{r:g}_seed{self.seed}_{self.device}_{store.config_key(self.to_dict())}"
+        return f"{self.dataset}_{self.variant}_sleep{r:g}_seed{self.seed}_{self.device}_{store.config_key(self.to_dict())}"
 
 
 @dataclass
@@ -191,6 +209,10 @@ def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) 
     clock_now = float(np.asarray(built.groups["exc"].sleep_clock[:])[0])
     for pw, S in built.synapses.items():
         w = np.asarray(S.w[:], dtype=float)
+        if len(w) != built.connectivity.n(pw):
+            # A reused build creates synapses from the run's matrices; a mismatch means the
+            # run_args did not reach the connect step, and nothing read here would be valid.
+            raise DeviceError(f"{pw}: the simulation has {len(w)} synapses, the run's connectivity {built.connectivity.n(pw)}.")
         last = np.asarray(S.last_sleep[:], dtype=float)
         out[f"w_final_{pw}"] = settle_weights(config.params, pw, w, last, clock_now, rng)
         out[f"w_initial_{pw}"] = built.initial_weights[pw]
@@ -213,18 +235,103 @@ def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int)
     return arrays[f"w_snap_{pathway}"][:, step // grid].astype(float)
 
 
-def _keep_sleep_snapshots(arrays: dict, timeline: Timeline) -> None:
-    """Replace the regular weight snapshots by those at the start and end of every sleep."""
-    steps = np.array(timeline.sleep_boundaries(), dtype=np.int64)
-    arrays["sleep_boundary_steps"] = steps
+def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
+    """Replace the regular weight snapshots by those at the start and end of every wake and
+    sleep span (``w_boundary_<pathway>``, one column per step of ``boundary_steps``)."""
+    steps = np.array(timeline.block_boundaries(), dtype=np.int64)
+    arrays["boundary_steps"] = steps
     grid = int(arrays["snapshot_steps"])
     for pw in PATHWAYS:
         if f"w_snap_{pw}" in arrays:
             if len(steps):
-                arrays[f"w_sleep_boundary_{pw}"] = np.stack(
+                arrays[f"w_boundary_{pw}"] = np.stack(
                     [_snapshot(arrays, pw, int(s), grid, timeline.n_steps) for s in steps], axis=1
                 ).astype(np.float32)
             del arrays[f"w_snap_{pw}"]
+
+
+def _rf_matrix(arrays: dict, p: ModelParams, w_rec: np.ndarray) -> np.ndarray:
+    """Input->E weights as (n_input, n_exc) receptive fields (0 where there is no synapse)."""
+    idx = arrays["snap_index_input_e"]
+    m = np.zeros((p.connectivity.n_input, p.connectivity.n_exc))
+    m[arrays["i_input_e"][idx], arrays["j_input_e"][idx]] = w_rec
+    return m
+
+
+def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
+    """Weight and response statistics over training, at every wake/sleep boundary and per wake block.
+
+    Weights: per pathway, the statistics of :func:`metrics.weight_stats` of the recorded synapses
+    and their rank correlation with the previous boundary; the receptive-field correlation of
+    input->E (when at least 95 % of its synapses are recorded). Responses: the spike counts of the
+    excitatory neurons to each training image, per wake block, summarised by
+    :func:`metrics.response_stats` (a block of 35 images holds a few per class, so these are noisy
+    per block and meant to be read as a trend).
+    """
+    tl, p = pl.timeline, config.params
+    dt_s = float(p.dt)
+    grid = int(arrays["snapshot_steps"])
+    steps = tl.block_boundaries()
+    out = {"t_s": [s * dt_s for s in steps], "weights": {}, "blocks": {}}
+    recorded = all(f"w_snap_{pw}" in arrays for pw in PATHWAYS) and steps
+    if recorded:
+        for pw in PATHWAYS:
+            lo, hi = weight_bounds(p, pw)
+            series: dict[str, list] = {}
+            prev = None
+            for s in steps:
+                w = _snapshot(arrays, pw, int(s), grid, tl.n_steps)
+                st = metrics.weight_stats(w, lo, hi) if len(w) else {}
+                for k in ("mean", "sd", "abs_mean", "saturation", "entropy", "n_effective"):
+                    series.setdefault(k, []).append(st.get(k, float("nan")))
+                series.setdefault("rank_corr_prev", []).append(
+                    metrics.rank_correlation(prev, w) if prev is not None else float("nan")
+                )
+                # A reused build may leave the last few synapses of a seed unrecorded
+                # (network.record_index); they count as absent, which moves this little.
+                if pw == "input_e" and len(arrays["snap_index_input_e"]) >= 0.95 * len(arrays["i_input_e"]):
+                    series.setdefault("rf_correlation", []).append(
+                        metrics.receptive_field_correlation(_rf_matrix(arrays, p, w))
+                    )
+                prev = w
+            out["weights"][pw] = series
+    blocks: dict[str, list] = {}
+    n_exc = p.connectivity.n_exc
+    counts = []
+    for span in tl.spans_of("wake"):
+        c = response_counts(arrays["spike_i_exc"], arrays["spike_step_exc"], span, n_exc)
+        counts.append(c)
+        blocks.setdefault("t_s", []).append(span.stop_step * dt_s)
+        rs = metrics.response_stats(c, pl.labels[span.images])
+        for k, v in rs.items():
+            blocks.setdefault(k, []).append(v)
+        blocks.setdefault("rate_hz", []).append(float(c.mean() / (span.steps_per_image * dt_s)) if c.size else float("nan"))
+    out["blocks"] = blocks
+    if counts:
+        arrays["counts_wake"] = np.concatenate(counts).astype(np.int32)
+        arrays["wake_images"] = np.concatenate([s.images for s in tl.spans_of("wake")]).astype(np.int32)
+    return out
+
+
+def _flags(weights: dict, rates: dict, p: ModelParams) -> dict:
+    """What makes a run's result suspect: NaN weights, runaway or saturated pathways, silence."""
+    flags = {"nan_weights": [], "runaway": [], "saturated": [], "silent": False}
+    for pw, entry in weights.items():
+        st = entry.get("final") or {}
+        if entry.get("nan"):
+            flags["nan_weights"].append(pw)
+            continue
+        if not st:
+            continue
+        far = st["frac_at_min"] if PATHWAY_ENDS[pw][2] else st["frac_at_max"]
+        if far >= RUNAWAY_FRACTION:
+            flags["runaway"].append(pw)
+        if st["saturation"] > 0.5:
+            flags["saturated"].append(pw)
+    trained = rates.get("trained")
+    if trained is not None and trained.get("rate_max_hz") == 0:
+        flags["silent"] = True
+    return flags
 
 
 def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
@@ -240,6 +347,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         arrays[f"counts_{label}"] = counts
     y_fit, y_test = pl.labels[pl.fit_idx], pl.labels[pl.test_idx]
     arrays["y_fit"], arrays["y_test"] = y_fit, y_test
+    arrays["labels"] = pl.labels.astype(np.int32)
     accuracy, rates = {}, {}
     for tag, suffix in (("trained", ""), ("untrained", "_untrained")):
         if f"fit{suffix}" not in resp:
@@ -248,15 +356,16 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         rates[tag] = metrics.rate_stats(resp[f"test{suffix}"], pres_s)
 
     grid, end = int(arrays["snapshot_steps"]), tl.n_steps
-    weights, flags = {}, {"nan_weights": [], "saturated": []}
+    weights = {}
     for pw in PATHWAYS:
         lo, hi = weight_bounds(p, pw)
         w_end = arrays[f"w_final_{pw}"]
-        entry = {"n_synapses": int(len(w_end)), "final": metrics.weight_stats(w_end, lo, hi) if len(w_end) else {}}
+        entry = {"n_synapses": int(len(w_end))}
         if not np.isfinite(w_end).all():
-            flags["nan_weights"].append(pw)
-        elif len(w_end) and entry["final"]["saturation"] > 0.5:
-            flags["saturated"].append(pw)
+            entry["nan"] = True
+            weights[pw] = entry
+            continue
+        entry["final"] = metrics.weight_stats(w_end, lo, hi) if len(w_end) else {}
         if len(w_end):
             # Exact: training starts from the initial weights, and Test phases change nothing,
             # so the final weights are those at the end of training.
@@ -283,12 +392,17 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
             rc = [s["rank_corr"] for s in sleeps if np.isfinite(s["rank_corr"])]
             entry["sleep_rank_corr_mean"] = float(np.mean(rc)) if rc else float("nan")
         weights[pw] = entry
+    flags = _flags(weights, rates, p)
+    finite = all(not w.get("nan") for w in weights.values())
+    stability = _stability(config, pl, arrays) if finite else {}
     dt_s = float(p.dt)
     return {
+        "status": "flagged" if (flags["nan_weights"] or flags["runaway"] or flags["silent"]) else "ok",
         "accuracy": accuracy,
         "rates": rates,
         "weights": weights,
         "flags": flags,
+        "stability": stability,
         "timeline": {
             "duration_s": tl.n_steps * dt_s,
             "wake_s": sum(s.stop_step - s.start_step for s in tl.spans_of("wake")) * dt_s,
@@ -301,6 +415,84 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
             ],
         },
     }
+
+
+@dataclass
+class _Prepared:
+    """A checked run, planned and with its random streams, ready to simulate."""
+
+    config: RunConfig
+    name: str
+    plan: Plan
+    connectivity: object
+    settle_rng: np.random.Generator
+    brian_seed: int
+    t_start: float
+    t_plan: float
+
+
+def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
+    """Check everything that can be checked before simulating, plan, and derive the streams."""
+    t_start = time.perf_counter()
+    name = config.name()
+    if out_dir is not None and (Path(out_dir) / name).exists() and not overwrite:
+        raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
+    if out_dir is not None:
+        store.check_writable(out_dir)
+    store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
+    pl = plan(config)
+    conn = draw_connectivity(config.params, np.random.default_rng(stream(config.seed, "connectivity")))
+    return _Prepared(
+        config=config,
+        name=name,
+        plan=pl,
+        connectivity=conn,
+        settle_rng=np.random.default_rng(stream(config.seed, "settle")),
+        brian_seed=int(stream(config.seed, "brian").generate_state(1)[0] % (2**31 - 1)),
+        t_start=t_start,
+        t_plan=time.perf_counter(),
+    )
+
+
+def _announce(prep: _Prepared) -> None:
+    c, pl = prep.config, prep.plan
+    print(
+        f"sleep-brian: {c.dataset}, {len(pl.images)} images, sleep {c.schedule.sleep_fraction:g}, "
+        f"seed {c.seed}, device {c.device}: simulating {float(pl.timeline.duration):.0f} s "
+        f"({len(pl.timeline.spans_of('sleep'))} sleeps)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bool, build: dict | None = None) -> RunResult:
+    """Readouts, metrics and the record of a simulated run; save it if ``out_dir`` is given."""
+    config, pl = prep.config, prep.plan
+    summary = _summarise(config, pl, arrays)
+    timings.update(plan_s=prep.t_plan - prep.t_start, total_s=time.perf_counter() - prep.t_start)
+    record = {
+        "schema": 2,
+        "name": prep.name,
+        "config": config.to_dict(),
+        "seed": int(config.seed),
+        "brian_seed": prep.brian_seed,
+        "device": config.device,
+        "versions": versions(),
+        "data": {
+            "source": pl.source,
+            "n_images": int(len(pl.images)),
+            "n_fit": int(len(pl.fit_idx)),
+            "n_test": int(len(pl.test_idx)),
+        },
+        "timings": timings,
+        "build": build or {"reused": False},
+        **summary,
+    }
+    for k in [k for k in arrays if k.startswith("spike_")]:
+        del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
+    _keep_boundary_snapshots(arrays, pl.timeline)
+    path = store.save(out_dir, prep.name, record, arrays, overwrite=overwrite) if out_dir is not None else None
+    return RunResult(record=record, arrays=arrays, path=path)
 
 
 def run(
@@ -316,53 +508,141 @@ def run(
     Every input is checked before the simulation starts, and the record is written only after
     the run has finished, atomically: a failed run leaves no partial record.
     """
-    t_start = time.perf_counter()
-    name = config.name()
-    if out_dir is not None and (Path(out_dir) / name).exists() and not overwrite:
-        raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
-    if out_dir is not None:
-        store.check_writable(out_dir)
-    store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
-    pl = plan(config)
-    t_plan = time.perf_counter()
-    conn_rng = np.random.default_rng(stream(config.seed, "connectivity"))
-    settle_rng = np.random.default_rng(stream(config.seed, "settle"))
-    brian_seed = int(stream(config.seed, "brian").generate_state(1)[0] % (2**31 - 1))
+    prep = _prepare(config, out_dir, overwrite)
+    pl = prep.plan
     if progress:
-        print(
-            f"sleep-brian: {config.dataset}, {len(pl.images)} images, sleep {config.schedule.sleep_fraction:g}, "
-            f"seed {config.seed}, device {config.device}: simulating {float(pl.timeline.duration):.0f} s "
-            f"({len(pl.timeline.spans_of('sleep'))} sleeps)",
-            file=sys.stderr,
-            flush=True,
-        )
+        _announce(prep)
     with devices.target(config.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
-        b2.seed(brian_seed)
-        built = build_network(config.params, pl.timeline, pl.images, conn_rng, lowering=config.lowering)
+        b2.seed(prep.brian_seed)
+        built = build_network(
+            config.params, pl.timeline, pl.images, None, connectivity=prep.connectivity, lowering=config.lowering
+        )
         dev.run(built.net, pl.timeline.duration, report="stderr" if progress else None)
-        arrays = _read_back(config, built, pl.timeline, settle_rng)
+        arrays = _read_back(config, built, pl.timeline, prep.settle_rng)
         timings = dict(dev.timings)
-    summary = _summarise(config, pl, arrays)
-    timings.update(plan_s=t_plan - t_start, total_s=time.perf_counter() - t_start)
-    record = {
-        "schema": 1,
-        "name": name,
-        "config": config.to_dict(),
-        "seed": int(config.seed),
-        "brian_seed": brian_seed,
+    return _finish(prep, arrays, timings, out_dir, overwrite)
+
+
+def build_key(config: RunConfig, pl: Plan | None = None) -> str:
+    """What a compiled program depends on: runs with equal keys can share one build.
+
+    Everything but the seed, the dataset and the order of the images: the model, the schedule,
+    the device, the number of images and the lowered timeline's regimes and spans.
+    """
+    pl = plan(config) if pl is None else pl
+    tl = pl.timeline
+    shape = {
+        "params": to_dict(config.params),
+        "schedule": to_dict(config.schedule),
         "device": config.device,
-        "versions": versions(),
-        "data": {
-            "source": pl.source,
-            "n_images": int(len(pl.images)),
-            "n_fit": int(len(pl.fit_idx)),
-            "n_test": int(len(pl.test_idx)),
-        },
-        "timings": timings,
-        **summary,
+        "control": config.control,
+        "lowering": config.lowering,
+        "n_images": int(len(pl.images)),
+        "slot_steps": int(tl.slot_steps),
+        "sleep": tl.sleep.astype(int).tolist(),
+        "plastic": tl.plastic.astype(int).tolist(),
+        "spans": [(s.kind, s.start_step, s.stop_step, s.steps_per_image) for s in tl.spans],
     }
-    for k in [k for k in arrays if k.startswith("spike_")]:
-        del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
-    _keep_sleep_snapshots(arrays, pl.timeline)
-    path = store.save(out_dir, name, record, arrays, overwrite=overwrite) if out_dir is not None else None
-    return RunResult(record=record, arrays=arrays, path=path)
+    return store.config_key(shape)
+
+
+def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool = True, build_root=None, on_error=None):
+    """Run several configurations, compiling once where the device allows.
+
+    On cpp_standalone with brian2 >= 2.6 (:func:`devices.reuse_supported`), configurations with
+    the same :func:`build_key` share one compiled program: the seed, the images and the
+    connectivity of each run reach it through ``run_args``; every other case runs :func:`run`
+    per configuration. Results equal those of :func:`run` (tests/test_sweep.py).
+
+    Parameters
+    ----------
+    on_error : callable(config, exception), optional
+        Called when a run fails; the others go on. Without it the exception propagates.
+
+    Returns
+    -------
+    list
+        A :class:`RunResult` (or, with ``on_error``, None for a failed run) per configuration.
+    """
+    configs = list(configs)
+    results: list = [None] * len(configs)
+
+    def fail(k, exc):
+        if on_error is None:
+            raise exc
+        on_error(configs[k], exc)
+
+    if not configs:
+        return results
+    if not devices.reuse_supported(configs[0].device) or any(c.lowering != "timed_array" for c in configs):
+        for k, c in enumerate(configs):
+            try:
+                results[k] = run(c, out_dir=out_dir, overwrite=overwrite, progress=progress, build_root=build_root)
+            except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
+                fail(k, exc)
+        return results
+
+    preps: dict[int, _Prepared] = {}
+    for k, c in enumerate(configs):
+        try:
+            preps[k] = _prepare(c, out_dir, overwrite)
+        except Exception as exc:  # noqa: BLE001
+            fail(k, exc)
+    groups: dict[str, list[int]] = {}
+    for k, prep in preps.items():
+        groups.setdefault(build_key(prep.config, prep.plan), []).append(k)
+    for key, members in groups.items():
+        _run_group(key, [preps[k] for k in members], results, members, out_dir, overwrite, progress, build_root, fail)
+    return results
+
+
+def _run_group(key, preps, results, members, out_dir, overwrite, progress, build_root, fail):
+    """Compile once for ``preps`` (one build key) and run each through ``run_args``."""
+    first = preps[0]
+    c0, pl0 = first.config, first.plan
+    failed: set[int] = set()
+
+    def fail_once(k, exc):
+        failed.add(k)
+        fail(k, exc)
+
+    limit = {pw: min(p.connectivity.n(pw) for p in preps) for pw in PATHWAYS}
+    try:
+        ctx = devices.target(c0.device, build_root=build_root)
+        dev = ctx.__enter__()
+    except Exception as exc:  # noqa: BLE001
+        for k in members:
+            fail(k, exc)
+        return
+    try:
+        with devices.quiet_codegen_warnings():
+            dev.prepare_reuse()
+            built = build_network(
+                c0.params, pl0.timeline, pl0.images, None, connectivity=first.connectivity, reusable=True, record_limit=limit
+            )
+            dev.compile(built.net, pl0.timeline.duration)
+        build_info = {"reused": True, "key": key, "directory": str(dev.directory), "n_runs": len(preps), **dev.timings}
+        for pos, (k, prep) in enumerate(zip(members, preps)):
+            try:
+                if progress:
+                    _announce(prep)
+                data = run_data(prep.config.params, prep.plan.timeline, prep.plan.images, prep.connectivity)
+                values = {built.data_arrays[n]: v for n, v in data.items()}
+                timings = dev.run_compiled(values, prep.brian_seed)
+                # Initial weights are the pathway's constant, for this run's synapse count.
+                w0 = {
+                    pw: np.full(prep.connectivity.n(pw), float(np.clip(getattr(prep.config.params.connectivity, pw).w0, *weight_bounds(prep.config.params, pw))))
+                    for pw in PATHWAYS
+                }
+                view = dataclasses.replace(built, connectivity=prep.connectivity, initial_weights=w0)
+                arrays = _read_back(prep.config, view, prep.plan.timeline, prep.settle_rng)
+                dev.discard_results()
+                results[k] = _finish(prep, arrays, timings, out_dir, overwrite, build={**build_info, "index": pos})
+            except Exception as exc:  # noqa: BLE001
+                fail_once(k, exc)
+    except Exception as exc:  # noqa: BLE001 - the build failed: every member not yet run fails
+        for k in members:
+            if results[k] is None and k not in failed:
+                fail_once(k, exc)
+    finally:
+        ctx.__exit__(None, None, None)

@@ -20,7 +20,17 @@ from scipy.stats import spearmanr
 
 from sleep_brian.errors import ConfigError
 
-__all__ = ["forgetting_metrics", "rank_correlation", "rate_stats", "weight_stats"]
+__all__ = [
+    "forgetting_metrics",
+    "rank_correlation",
+    "rate_stats",
+    "weight_stats",
+    "receptive_field_correlation",
+    "participation_ratio",
+    "class_selectivity",
+    "calinski_harabasz",
+    "response_stats",
+]
 
 _WEIGHT_KEYS = (
     "mean",
@@ -289,4 +299,101 @@ def forgetting_metrics(acc_matrix) -> dict:
         "average_accuracy": float(last.mean()),
         "backward_transfer": bwt,
         "forgetting": float(np.mean(best - last[earlier])),
+    }
+
+
+def _responses(counts, labels=None):
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2 or not np.isfinite(c).all():
+        raise ConfigError(f"responses have shape {c.shape}; expected finite (n_samples, n_neurons) spike counts.")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (c.shape[0],):
+            raise ConfigError(f"labels have shape {labels.shape}; expected ({c.shape[0]},), one per sample.")
+    return c, labels
+
+
+def receptive_field_correlation(w_matrix) -> float:
+    """Mean Pearson correlation between the receptive fields of all pairs of neurons.
+
+    ``w_matrix`` is (n_inputs, n_neurons): column k is neuron k's receptive field (its input
+    weights, 0 where there is no synapse). 1 means every neuron sees the same pattern (lost
+    diversity); near 0, unrelated fields. Neurons with a constant field are left out; NaN with
+    fewer than two others.
+    """
+    w = np.asarray(w_matrix, dtype=np.float64)
+    if w.ndim != 2 or not np.isfinite(w).all():
+        raise ConfigError(f"w_matrix has shape {w.shape}; expected a finite (n_inputs, n_neurons) array.")
+    w = w[:, np.ptp(w, axis=0) > 0] if w.shape[0] else w[:, :0]
+    if w.shape[1] < 2:
+        return math.nan
+    r = np.corrcoef(w, rowvar=False)
+    n = r.shape[0]
+    return float((r.sum() - n) / (n * (n - 1)))
+
+
+def participation_ratio(counts) -> float:
+    """Dimensionality of the responses: ``(sum lambda)^2 / sum lambda^2`` of their covariance.
+
+    From 1 (all variance along one direction) to n_neurons (isotropic). NaN with fewer than two
+    samples or no variance.
+    """
+    c, _ = _responses(counts)
+    if c.shape[0] < 2 or c.shape[1] == 0:
+        return math.nan
+    cov = np.cov(c, rowvar=False).reshape(c.shape[1], c.shape[1])
+    tr, tr2 = np.trace(cov), np.sum(cov * cov)  # trace(C^2) = sum of squared entries (C symmetric)
+    return float(tr * tr / tr2) if tr2 > 0 else math.nan
+
+
+def class_selectivity(counts, labels) -> float:
+    """Mean selectivity index of the responsive neurons.
+
+    For each neuron, with ``m_max`` its mean response to its preferred class and ``m_rest`` its
+    mean over the class means of the other classes, ``(m_max - m_rest) / (m_max + m_rest)``:
+    1 for a neuron that answers one class only, 0 for one that answers all alike. Neurons that
+    never fire are left out. NaN with fewer than two classes or no responsive neuron.
+    """
+    c, y = _responses(counts, labels)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        return math.nan
+    means = np.stack([c[y == k].mean(axis=0) for k in classes])  # (n_classes, n_neurons)
+    m_max = means.max(axis=0)
+    m_rest = (means.sum(axis=0) - m_max) / (len(classes) - 1)
+    ok = m_max > 0
+    if not ok.any():
+        return math.nan
+    return float(np.mean((m_max[ok] - m_rest[ok]) / (m_max[ok] + m_rest[ok])))
+
+
+def calinski_harabasz(counts, labels) -> float:
+    """Calinski-Harabasz score of the responses grouped by class (between / within dispersion,
+    scaled by degrees of freedom); higher means classes are better separated. NaN when it is
+    undefined (fewer than two classes, as many classes as samples, or no within-class spread).
+    """
+    c, y = _responses(counts, labels)
+    classes, y_idx = np.unique(y, return_inverse=True)
+    k, n = len(classes), len(y)
+    if k < 2 or n <= k:
+        return math.nan
+    mean = c.mean(axis=0)
+    between = within = 0.0
+    for q in range(k):
+        ck = c[y_idx == q]
+        mk = ck.mean(axis=0)
+        between += len(ck) * np.sum((mk - mean) ** 2)
+        within += np.sum((ck - mk) ** 2)
+    if within == 0:
+        return math.nan
+    return float(between * (n - k) / (within * (k - 1)))
+
+
+def response_stats(counts, labels) -> dict:
+    """The response metrics of one block of samples: participation ratio, class selectivity
+    and Calinski-Harabasz score (see each function)."""
+    return {
+        "participation_ratio": participation_ratio(counts),
+        "class_selectivity": class_selectivity(counts, labels),
+        "calinski_harabasz": calinski_harabasz(counts, labels),
     }

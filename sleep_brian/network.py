@@ -31,6 +31,8 @@ __all__ = [
     "neuron_step_code",
     "attach_step_code",
     "weight_bounds",
+    "record_index",
+    "run_data",
 ]
 
 #: (source group, target group, inhibitory presynapse) per pathway
@@ -101,6 +103,40 @@ def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 8_000_000) 
     return grid, frac
 
 
+def record_index(n_synapses: int, fraction: float, limit: int | None = None) -> np.ndarray:
+    """Indices of the synapses whose weights are snapshot: all, or an evenly spaced subset.
+
+    Synapses are ordered by presynaptic neuron, so even spacing samples every presynaptic neuron
+    alike. ``limit`` caps the indices (a build reused across seeds must record indices that exist
+    for every seed's connectivity).
+    """
+    top = n_synapses if limit is None else min(n_synapses, limit)
+    n_rec = max(1, int(round(fraction * n_synapses)))
+    if n_rec >= top:
+        return np.arange(top)
+    return np.unique(np.floor(np.arange(n_rec) * (top / n_rec)).astype(np.int64))
+
+
+def run_data(params: ModelParams, timeline: Timeline, images: np.ndarray, conn: Connectivity) -> dict[str, np.ndarray]:
+    """A run's data as the values of the TimedArrays that hold it, by TimedArray name.
+
+    ``images`` is the lookup table (one row per image, plus a blank row shown when no image is on
+    screen), ``image_schedule`` the row on screen per slot, and ``conn_<pathway>`` the 0/1
+    connection matrix of each pathway (read by the reusable build's connect step).
+    """
+    c = params.connectivity
+    table = np.vstack([images, np.zeros((1, c.n_input))])
+    shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image).astype(float)
+    data = {"images": table, "image_schedule": shown}
+    sizes = {"inputs": c.n_input, "exc": c.n_exc, "inh": c.n_inh}
+    for pw in PATHWAYS:
+        src, tgt, _ = PATHWAY_ENDS[pw]
+        m = np.zeros((sizes[src], sizes[tgt]))
+        m[conn.i[pw], conn.j[pw]] = 1.0
+        data[f"conn_{pw}"] = m
+    return data
+
+
 @dataclass
 class BuiltNetwork:
     """The network and the handles a run needs to read it back."""
@@ -114,6 +150,9 @@ class BuiltNetwork:
     connectivity: Connectivity | None = None
     snapshot_steps: int | None = None
     initial_weights: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The TimedArrays that hold a run's data (see :func:`run_data`), by name; with
+    #: ``reusable=True`` a compiled build takes new values for all of them through ``run_args``.
+    data_arrays: dict[str, b2.TimedArray] = field(default_factory=dict)
 
 
 def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
@@ -221,6 +260,9 @@ def build_network(
     snapshot_budget: int = 8_000_000,
     initial_weights: dict[str, np.ndarray] | None = None,
     lowering: str = "timed_array",
+    connectivity: Connectivity | None = None,
+    reusable: bool = False,
+    record_limit: dict[str, int] | None = None,
 ) -> BuiltNetwork:
     """Build the paper's network for ``timeline`` on the currently selected Brian2 device.
 
@@ -242,6 +284,16 @@ def build_network(
         schedule is data in TimedArrays read by ``run_regularly``, compiled with the model.
         ``"network_operation"`` (runtime devices only, for teaching): a Python function switches
         the regime at every slot (:func:`regime_switcher`); it gives identical results on numpy.
+    connectivity : Connectivity, optional
+        Use these connections instead of drawing them from ``rng``.
+    reusable : bool
+        Build so that one compiled program serves other seeds and data (standalone
+        ``run_args``): synapses are created by the program from the ``conn_<pathway>`` matrices
+        (:func:`run_data`) instead of fixed index lists, and initial weights must be constants.
+        The connections and results are the same as without it.
+    record_limit : dict, optional
+        Per pathway, the smallest synapse count among the seeds a reusable build will serve;
+        recorded synapse indices stay below it.
     """
     if lowering not in ("timed_array", "network_operation"):
         raise ConfigError(f"lowering = {lowering!r}; expected 'timed_array' or 'network_operation'.")
@@ -256,17 +308,18 @@ def build_network(
     if abs(float(timeline.dt / params.dt) - 1) > 1e-9:
         raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {params.dt}; lower with dt=params.dt.")
 
+    conn = connectivity if connectivity is not None else draw_connectivity(params, rng)
+    data = run_data(params, timeline, images, conn)
     slot = timeline.slot
     arrays = {
         "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
         "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
     }
     # A blank row after the images is what "no image" (NO_IMAGE) shows.
-    table = np.vstack([images, np.zeros((1, c.n_input))])
-    shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image)
-    image_schedule = b2.TimedArray(shown.astype(float), dt=slot, name="image_schedule")
+    image_schedule = b2.TimedArray(data["image_schedule"], dt=slot, name="image_schedule")
     # A 2-D TimedArray used as a lookup table: row k is image k, addressed as images(k*ms, i).
-    image_table = b2.TimedArray(table, dt=1 * b2.ms, name="images")
+    image_table = b2.TimedArray(data["images"], dt=1 * b2.ms, name="images")
+    data_arrays = {"images": image_table, "image_schedule": image_schedule}
 
     input_ns = dict(
         arrays,
@@ -301,7 +354,6 @@ def build_network(
     if lowering == "network_operation":
         extra.append(regime_switcher(timeline, groups, images, input_ns["p_scale"]))
 
-    conn = draw_connectivity(params, rng)
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
     grid, frac = snapshot_plan(timeline, sum(conn.n(p) for p in PATHWAYS), snapshot_budget)
@@ -322,21 +374,31 @@ def build_network(
             name=pw,
             dt=params.dt,
         )
-        S.connect(i=conn.i[pw], j=conn.j[pw])
+        if reusable:
+            # The program creates the synapses from a 0/1 matrix that run_args can replace; the
+            # generator visits pairs in the order of np.nonzero, so synapse k is the same.
+            mask = b2.TimedArray(data[f"conn_{pw}"], dt=1 * b2.ms, name=f"conn_{pw}")
+            data_arrays[mask.name] = mask
+            S.connect(condition=f"conn_{pw}(i*ms, j) > 0.5", namespace={f"conn_{pw}": mask, "ms": b2.ms})
+        else:
+            S.connect(i=conn.i[pw], j=conn.j[pw])
+        w_const = float(np.clip(w0, consts["w_lo"], consts["w_hi"]))
         if initial_weights is not None and pw in initial_weights:
+            if reusable:
+                raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
             w_init = np.asarray(initial_weights[pw], dtype=float)
             if w_init.shape != (conn.n(pw),):
                 raise ConfigError(f"initial_weights[{pw!r}] has shape {w_init.shape}; expected ({conn.n(pw)},).")
+            S.w = w_init
         else:
-            w_init = np.full(conn.n(pw), float(np.clip(w0, consts["w_lo"], consts["w_hi"])))
-        S.w = w_init
+            w_init = np.full(conn.n(pw), w_const)
+            S.w = w_const  # a scalar, so that a reused build serves any synapse count
         start_weights[pw] = w_init
         synapses[pw] = S
         if record_weights and conn.n(pw) and frac > 0:
             # Bring every weight up to date before each snapshot (the decay is event-driven).
             S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * params.dt, when="start", order=-20)
-            n_rec = max(1, int(round(frac * conn.n(pw))))
-            idx = np.sort(rng.choice(conn.n(pw), size=n_rec, replace=False)) if n_rec < conn.n(pw) else np.arange(conn.n(pw))
+            idx = record_index(conn.n(pw), frac, (record_limit or {}).get(pw))
             # when='start', order=-10: the state at the step boundary, before this step's
             # run_regularly updates, i.e. exactly the weights at the end of the previous phase.
             weight_monitors[pw] = b2.StateMonitor(
@@ -358,4 +420,5 @@ def build_network(
         connectivity=conn,
         snapshot_steps=grid,
         initial_weights=start_weights,
+        data_arrays=data_arrays,
     )

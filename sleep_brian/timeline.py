@@ -61,13 +61,19 @@ class Timeline:
         sleeps = self.spans_of("sleep")
         return sorted({s.start_step for s in sleeps} | {s.stop_step for s in sleeps})
 
+    def block_boundaries(self) -> list[int]:
+        """Time steps at which a training (wake or sleep) span starts or ends, sorted."""
+        spans = self.spans_of("wake") + self.spans_of("sleep")
+        return sorted({s.start_step for s in spans} | {s.stop_step for s in spans})
+
 
 def sleep_grid(timeline: Timeline) -> int:
-    """The largest step count dividing the start and end of every sleep (0 if there is none).
+    """The largest step count dividing the start and end of every wake and sleep span (0 if none).
 
-    Weight snapshots on this grid catch the weights exactly before and after each sleep.
+    Weight snapshots on this grid catch the weights exactly before and after each sleep, and at
+    the end of every wake block (so that a run without sleep has a time course too).
     """
     grid = 0
-    for step in timeline.sleep_boundaries():
+    for step in timeline.block_boundaries():
         grid = math.gcd(grid, step)
     return grid

@@ -38,8 +38,16 @@ def _check(rows, out_dir):
         arrays = store.load_arrays(Path(out_dir) / rec["name"])
         # STDP acted: between the end of the first sleep and the start of the second only wake
         # (plasticity, no decay) happens, so any weight change there is STDP's.
-        w = arrays["w_sleep_boundary_input_e"]  # columns: start1, end1, start2, end2, ...
-        assert np.any(w[:, 2] != w[:, 1])
+        steps = list(arrays["boundary_steps"])
+        sleeps = [sp for sp in rec["timeline"]["spans"] if sp["kind"] == "sleep"]
+        dt = 1e-3
+        end1 = steps.index(round(sleeps[0]["stop_s"] / dt))
+        start2 = steps.index(round(sleeps[1]["start_s"] / dt))
+        w = arrays["w_boundary_input_e"]  # one column per wake/sleep boundary
+        assert np.any(w[:, start2] != w[:, end1])
+        stab = rec["stability"]
+        assert len(stab["t_s"]) == len(steps) and len(stab["weights"]["input_e"]["mean"]) == len(steps)
+        assert len(stab["blocks"]["participation_ratio"]) == len([sp for sp in rec["timeline"]["spans"] if sp["kind"] == "wake"])
         assert rec["weights"]["input_e"]["recorded_fraction"] == 1.0
         assert arrays["counts_test"].shape == (200, 200)
         assert arrays["counts_test_untrained"].shape == (200, 200)
