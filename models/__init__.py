@@ -2,8 +2,28 @@
 
 ``paper``   the corrected model of Massey et al. (2026): causal STDP, no sleep cap.
 ``authors`` the model as the authors' code runs it, each quirk a documented switch.
+
+Sweep variants (:data:`VARIANTS`) combine a preset with a sleep rule and the sleep cap.
 """
 
-from models.paper import MODELS, authors_model, authors_schedule, get_model, get_schedule, paper_model
+from models.paper import (
+    MODELS,
+    VARIANTS,
+    authors_model,
+    authors_schedule,
+    get_model,
+    get_schedule,
+    get_variant,
+    paper_model,
+)
 
-__all__ = ["MODELS", "paper_model", "authors_model", "authors_schedule", "get_model", "get_schedule"]
+__all__ = [
+    "MODELS",
+    "VARIANTS",
+    "paper_model",
+    "authors_model",
+    "authors_schedule",
+    "get_model",
+    "get_schedule",
+    "get_variant",
+]

@@ -27,7 +27,16 @@ import brian2 as b2
 from sleep_brian.errors import ConfigError
 from sleep_brian.params import ModelParams, ScheduleParams, STDPParams
 
-__all__ = ["paper_model", "authors_model", "authors_schedule", "get_model", "get_schedule", "MODELS"]
+__all__ = [
+    "paper_model",
+    "authors_model",
+    "authors_schedule",
+    "get_model",
+    "get_schedule",
+    "get_variant",
+    "MODELS",
+    "VARIANTS",
+]
 
 
 def paper_model(**overrides) -> ModelParams:
@@ -65,3 +74,27 @@ def get_model(name: str, **overrides) -> ModelParams:
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.") from None
     return factory(**overrides)
+
+
+#: Model variants compared in sweeps: name -> (preset, sleep rule, sleep cap on?). The STDP rule
+#: (causal vs the authors') comes with the preset.
+VARIANTS = {
+    "paper": ("paper", "power", False),
+    "paper-stochastic": ("paper", "stochastic", False),
+    "authors": ("authors", "power", True),
+    "authors-nocap": ("authors", "power", False),
+    "authors-stochastic": ("authors", "stochastic", True),
+}
+
+
+def get_variant(name: str, **schedule_overrides) -> tuple[str, ModelParams, ScheduleParams]:
+    """``(preset name, parameters, schedule)`` of a sweep variant (see :data:`VARIANTS`)."""
+    if name not in VARIANTS:
+        raise ConfigError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}.")
+    preset, rule, cap = VARIANTS[name]
+    params = get_model(preset)
+    params = params.replace(sleep=params.sleep.replace(rule=rule))
+    schedule = get_schedule(preset).with_overrides(**schedule_overrides)
+    if not cap and schedule.sleep_cap is not None:
+        schedule = schedule.replace(sleep_cap=None)
+    return preset, params, schedule

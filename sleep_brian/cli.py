@@ -5,6 +5,8 @@
     sleep-brian run --dataset digits --sleep 0.1 --seed 1 --device cpp_standalone --out runs/
     sleep-brian devices          # which targets work on this machine
     sleep-brian show runs/NAME   # print the summary table of a stored record
+    sleep-brian sweep --datasets digits --sleep 0 0.1 0.2 --seeds 1 2 3 --out results/digits
+    sleep-brian stats results/digits          # the table of a sweep, each level against sleep 0
 
 Every option is checked before anything is simulated; an error prints one line naming the
 problem and the fix, exits with status 2, and writes no record.
@@ -66,6 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="folder for the result record (default: runs)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing record of the same run")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+
+    w = sub.add_parser("sweep", help="run a resumable sweep (datasets x variants x sleep x seeds) on Dask")
+    w.add_argument("--datasets", nargs="+", default=["digits"], help=f"datasets (default: digits); any of {', '.join(DATASETS)}")
+    w.add_argument("--data-dir", action="append", default=[], metavar="NAME=PATH", help="IDX folder of a dataset, e.g. mnist=/data/mnist (repeatable)")
+    w.add_argument("--variants", nargs="+", default=["paper"], help="model variants (default: paper); see models.VARIANTS")
+    w.add_argument("--sleep", type=_fraction, nargs="+", default=None, help="sleep fractions (default: 0, 0.1, ..., 1)")
+    w.add_argument("--seeds", type=_seed, nargs="+", default=[1, 2, 3, 4, 5], help="master seeds (default: 1 2 3 4 5)")
+    w.add_argument("--device", default="cpp_standalone", help="Brian2 target (default: cpp_standalone)")
+    w.add_argument("--control", choices=("all", "baseline", "none"), default="baseline", help="untrained control in every run, only at sleep 0 (default), or none")
+    w.add_argument("--n-train", type=_positive_int, default=None, help=f"training images (default: {sch.n_train})")
+    w.add_argument("--n-fit", type=_positive_int, default=None, help=f"readout fit images (default: {sch.n_fit})")
+    w.add_argument("--n-test", type=_positive_int, default=None, help=f"test images (default: {sch.n_test})")
+    w.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help="time per image, e.g. 100ms")
+    w.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help="wake time between sleeps, e.g. 35s")
+    w.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a LocalCluster)")
+    w.add_argument("--workers", type=_positive_int, default=None, help="LocalCluster worker processes (default: one per core)")
+    w.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
+    w.add_argument("--out", required=True, help="folder of the sweep's records (resumes what is there)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    st = sub.add_parser("stats", help="summarise a sweep folder: mean, sd, bootstrap CI, each sleep level vs 0")
+    st.add_argument("folder", help="a folder of records (a sweep's --out)")
+    st.add_argument("--metric", default="trained_pca_qda", help="column to summarise (default: trained_pca_qda)")
+    st.add_argument("--method", choices=("paired-t", "wilcoxon"), default="paired-t", help="test against sleep 0, paired by seed")
+    st.add_argument("--csv", default=None, help="also write the per-run table here")
 
     sub.add_parser("devices", help="list the Brian2 targets and whether they work here")
     s = sub.add_parser("show", help="print the summary of a stored record")
@@ -148,13 +174,71 @@ def format_summary(record: dict) -> str:
             f"{e.get('sleep_rank_corr_mean', float('nan')):>10.3f}"
         )
     flags = record.get("flags", {})
-    if flags.get("nan_weights") or flags.get("saturated"):
-        lines.append(f"  WARNING: NaN weights in {flags['nan_weights']}, saturated pathways {flags['saturated']}")
+    if flags.get("nan_weights") or flags.get("saturated") or flags.get("runaway") or flags.get("silent"):
+        lines.append(
+            f"  WARNING: NaN weights in {flags.get('nan_weights', [])}, runaway pathways {flags.get('runaway', [])}, "
+            f"saturated pathways {flags.get('saturated', [])}" + (", network silent after training" if flags.get("silent") else "")
+        )
     lines.append(
         "\n  rho sleep: Spearman rank correlation of the weights before and after a sleep, mean over sleeps;"
         "\n  sat.: fraction of weights at a bound; n_eff/n: participation ratio of |w| over synapse count."
     )
     return "\n".join(lines)
+
+
+def _sweep(args) -> int:
+    from sleep_brian.errors import ConfigError
+    from sleep_brian.sweep import DEFAULT_SLEEP_FRACTIONS, SweepSpec, run_sweep
+
+    data_dirs = {}
+    for item in args.data_dir:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--data-dir {item!r}: expected NAME=PATH, e.g. mnist=/data/mnist.")
+        data_dirs[name] = path
+    overrides = {
+        k: v
+        for k, v in dict(
+            n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, presentation=args.presentation, wake_block=args.wake_block
+        ).items()
+        if v is not None
+    }
+    spec = SweepSpec(
+        datasets=tuple(args.datasets),
+        variants=tuple(args.variants),
+        sleep_fractions=tuple(args.sleep) if args.sleep else DEFAULT_SLEEP_FRACTIONS,
+        seeds=tuple(args.seeds),
+        device=args.device,
+        data_dirs=data_dirs,
+        schedule=overrides,
+        control=args.control,
+    )
+    summary = run_sweep(spec, args.out, scheduler=args.scheduler, n_workers=args.workers, retry_failed=args.retry_failed, progress=not args.quiet)
+    print(
+        f"sweep: {summary['total']} runs ({summary['skipped']} already recorded, {summary['ran']} run in "
+        f"{summary['tasks']} tasks), {summary['failed']} failed; {summary['wall_s']:.0f} s"
+    )
+    if summary["total"] > summary["failed"]:
+        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None))
+    return 1 if summary["failed"] else 0
+
+
+def _stats(args) -> int:
+    from sleep_brian import statistics, store
+    from sleep_brian.errors import ConfigError
+
+    df = store.load(args.folder)
+    if df.empty:
+        raise ConfigError(f"no records under {args.folder}; run `sleep-brian sweep --out {args.folder}` first.")
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    failed = df[df["status"] == "failed"]
+    for _, r in failed.iterrows():
+        print(f"failed: {r['name']}: {r['error']}")
+    summary = statistics.summarize(df, args.metric)
+    comparison = statistics.compare_to_baseline(df, args.metric, method=args.method)
+    print(statistics.format_table(summary, comparison))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -171,6 +255,10 @@ def main(argv=None) -> int:
                 except SleepBrianError as exc:
                     print(f"{name:<16} unavailable: {exc}")
             return 0
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "stats":
+            return _stats(args)
         if args.command == "show":
             from sleep_brian.store import load_record
 

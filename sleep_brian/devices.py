@@ -254,7 +254,14 @@ def quiet_codegen_warnings():
     served seed's synapse count. Other warnings, and other models' warnings outside the block,
     are untouched.
     """
-    loggers = [logging.getLogger(n) for n in ("brian2.codegen.generators.base", "brian2.monitors.statemonitor")]
+    # Brian2 logs some warnings on a child logger named after the message (name_suffix), and a
+    # logger's filters do not see its children's records: name each one.
+    names = (
+        "brian2.codegen.generators.base",
+        "brian2.monitors.statemonitor",
+        "brian2.monitors.statemonitor.cannot_check_statemonitor_indices",
+    )
+    loggers = [logging.getLogger(n) for n in names]
     filt = _NotWellDefinedFilter()
     for logger in loggers:
         logger.addFilter(filt)

@@ -21,7 +21,19 @@ import numpy as np
 
 from sleep_brian.errors import ConfigError, DataError
 
-__all__ = ["config_key", "check_writable", "recover", "save", "load_record", "load_arrays", "load", "RECORD_FILE", "ARRAYS_FILE"]
+__all__ = [
+    "config_key",
+    "check_writable",
+    "recover",
+    "save",
+    "load_record",
+    "load_arrays",
+    "load_records",
+    "load",
+    "flatten",
+    "RECORD_FILE",
+    "ARRAYS_FILE",
+]
 
 RECORD_FILE = "record.json"
 ARRAYS_FILE = "arrays.npz"
@@ -156,8 +168,8 @@ def load_arrays(path) -> dict:
         raise DataError(f"{f} is not a readable array file ({exc}); restore it or delete its folder.") from exc
 
 
-def load(path) -> list[dict]:
-    """All complete records under ``path``.
+def load_records(path) -> list[dict]:
+    """All complete records under ``path``, as dicts.
 
     Hidden folders (records being written, or moved aside by an interrupted overwrite) are
     ignored; a damaged record is skipped with a warning so that one bad file does not hide the
@@ -175,3 +187,61 @@ def load(path) -> list[dict]:
         except DataError as exc:
             warnings.warn(str(exc), stacklevel=2)
     return out
+
+
+def flatten(record: dict) -> dict:
+    """One table row of a record: its configuration, status, accuracies, rates, weight summary,
+    flags and timings as scalar columns (a failed run has its ``error`` and no results)."""
+    cfg = record.get("config", {})
+    sched, params = cfg.get("schedule", {}), cfg.get("params", {})
+    row = {
+        "name": record.get("name"),
+        "status": record.get("status", "ok"),
+        "dataset": cfg.get("dataset"),
+        "variant": cfg.get("variant") or cfg.get("model"),
+        "model": cfg.get("model"),
+        "sleep_fraction": sched.get("sleep_fraction"),
+        "seed": record.get("seed", cfg.get("seed")),
+        "device": record.get("device", cfg.get("device")),
+        "sleep_rule": params.get("sleep", {}).get("rule"),
+        "stdp_rule": params.get("stdp", {}).get("rule"),
+        "error": record.get("error"),
+    }
+    for tag, acc in record.get("accuracy", {}).items():
+        for k, v in acc.items():
+            if isinstance(v, (int, float)):
+                row[f"{tag}_{k.removeprefix('accuracy_')}"] = v
+    for tag, rates in record.get("rates", {}).items():
+        for k in ("rate_mean_hz", "frac_silent"):
+            if k in rates:
+                row[f"{tag}_{k}"] = rates[k]
+    for pw, entry in record.get("weights", {}).items():
+        final = entry.get("final") or {}
+        for k in ("abs_mean", "sd", "saturation", "entropy", "n_effective"):
+            if k in final:
+                row[f"w_{pw}_{k}"] = final[k]
+        if "sleep_rank_corr_mean" in entry:
+            row[f"w_{pw}_sleep_rho"] = entry["sleep_rank_corr_mean"]
+    flags = record.get("flags", {})
+    row["flag_nan"] = bool(flags.get("nan_weights"))
+    row["flag_runaway"] = bool(flags.get("runaway"))
+    row["flag_silent"] = bool(flags.get("silent"))
+    t = record.get("timings", {})
+    row["total_s"] = t.get("total_s")
+    row["simulation_s"] = t.get("simulation_s")
+    row["build_reused"] = bool(record.get("build", {}).get("reused"))
+    row["build_directory"] = record.get("build", {}).get("directory")
+    return row
+
+
+def load(path):
+    """All records under ``path`` as a pandas DataFrame, one row per run (:func:`flatten`).
+
+    Needs pandas (``pip install 'sleep-brian[sweep]'``); :func:`load_records` gives the dicts.
+    """
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ConfigError("store.load needs pandas: pip install 'sleep-brian[sweep]' (or use load_records).") from exc
+    rows = [flatten(r) for r in load_records(path)]
+    return pd.DataFrame(rows)

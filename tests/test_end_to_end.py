@@ -30,7 +30,7 @@ def _check(rows, out_dir):
         # 200 test images, 10 classes: chance 0.1 with sd ~0.02; 0.3 is far outside chance.
         assert r["untrained"] > 0.3, r
         assert r["trained"] > 0.3, r
-    records = store.load(out_dir)
+    records = store.load_records(out_dir)
     assert len(records) == 3
     for rec in records:
         assert set(rec["accuracy"]) == {"trained", "untrained"}

@@ -58,7 +58,7 @@ def test_damaged_record_gives_a_clear_error_and_load_skips_it(tmp_path):
     with pytest.raises(DataError, match="not a readable record"):
         store.load_record(bad)
     with pytest.warns(UserWarning, match="not a readable record"):
-        records = store.load(tmp_path)
+        records = store.load_records(tmp_path)
     assert records == [{"a": 1}]
 
 

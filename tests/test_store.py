@@ -11,7 +11,7 @@ import pytest
 
 from sleep_brian import store
 from sleep_brian.errors import ConfigError, SleepBrianError
-from sleep_brian.store import ARRAYS_FILE, RECORD_FILE, config_key, load, load_arrays, load_record, save
+from sleep_brian.store import ARRAYS_FILE, RECORD_FILE, config_key, load_arrays, load_records, load_record, save
 
 
 def _entries(folder):
@@ -198,13 +198,13 @@ def test_load_ignores_hidden_and_incomplete_folders(tmp_path):
         (out / hidden / RECORD_FILE).write_text(json.dumps(_record(name=hidden)))
     (out / "incomplete").mkdir()  # a folder without record.json
     (out / "stray.json").write_text("{}")
-    records = load(out)
+    records = load_records(out)
     assert [r["name"] for r in records] == ["a", "b"]
 
 
 def test_load_of_empty_or_missing_folder(tmp_path):
-    assert load(tmp_path) == []
-    assert load(tmp_path / "missing") == []
+    assert load_records(tmp_path) == []
+    assert load_records(tmp_path / "missing") == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_interrupted_overwrite_is_recovered(tmp_path):
     """A crash between the two renames of an overwrite leaves the old record aside; it comes back."""
     import os
 
-    from sleep_brian.store import load, recover
+    from sleep_brian.store import load_records, recover
 
     out = tmp_path / "runs"
     path = save(out, "r", {"v": 1})
@@ -249,5 +249,5 @@ def test_interrupted_overwrite_is_recovered(tmp_path):
     aside.mkdir()
     os.rename(path, aside / "r")  # the state right after the first rename of save()
     assert recover(out) == [out / "r"]
-    assert load(out) == [{"v": 1}]
+    assert load_records(out) == [{"v": 1}]
     assert not aside.exists()

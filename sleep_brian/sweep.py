@@ -1,0 +1,322 @@
+"""Parameter sweeps on Dask: resumable, one compiled program per schedule, failures recorded.
+
+A sweep is the product of datasets x model variants x sleep fractions x seeds. Each run is a
+:class:`~sleep_brian.experiment.RunConfig` whose record lands in one folder (``out_dir``), keyed
+by its whole configuration (:meth:`RunConfig.name`). So a sweep that is killed at any point and
+started again runs only what has no record yet and ends with the same table::
+
+    from sleep_brian.sweep import SweepSpec, run_sweep
+    spec = SweepSpec(datasets=("digits",), sleep_fractions=(0, 0.1, 0.2), seeds=(1, 2, 3))
+    run_sweep(spec, "results/digits")            # a LocalCluster with one worker per core
+    run_sweep(spec, "results/digits", scheduler="tcp://head:8786")   # any Dask scheduler
+
+Runs that share a schedule (and so the same compiled code) form one task: on cpp_standalone
+with brian2 >= 2.6 the task compiles once and runs every member through ``run_args``
+(:func:`sleep_brian.experiment.run_many`). When there are fewer such groups than workers, groups
+are split so that no worker idles; each part then builds once. Every task builds in a fresh
+folder of its own.
+
+A run that raises is stored as a record with ``status: failed`` and its error; the other runs go
+on. A rerun skips failed runs unless ``retry_failed`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleep_brian import store
+from sleep_brian.errors import ConfigError
+from sleep_brian.experiment import RunConfig, run_many, versions
+
+__all__ = ["SweepSpec", "run_sweep", "sweep_tasks", "pending", "write_failure", "DEFAULT_SLEEP_FRACTIONS", "CONTROL"]
+
+DEFAULT_SLEEP_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(11))
+#: Which runs include the untrained control: every run, only the sleep-0 runs (the control is
+#: the same network before training, so one per dataset, variant and seed suffices), or none.
+CONTROL = ("all", "baseline", "none")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep runs: the product of datasets, variants, sleep fractions and seeds.
+
+    Parameters
+    ----------
+    datasets : names (``digits``, ``fashion-mnist``, ``mnist``, ``kmnist``, ``notmnist``)
+    variants : names from :data:`models.VARIANTS`
+    sleep_fractions : numbers in [0, 1]
+    seeds : master seeds
+    device : Brian2 target
+    data_dirs : per dataset name, the folder of its IDX files (where not found by default)
+    schedule : overrides of every variant's schedule (e.g. ``n_train=300``); None keeps defaults
+    control : one of :data:`CONTROL`
+    """
+
+    datasets: tuple = ("digits",)
+    variants: tuple = ("paper",)
+    sleep_fractions: tuple = DEFAULT_SLEEP_FRACTIONS
+    seeds: tuple = (1, 2, 3, 4, 5)
+    device: str = "cpp_standalone"
+    data_dirs: dict = field(default_factory=dict)
+    schedule: dict = field(default_factory=dict)
+    control: str = "baseline"
+
+    def __post_init__(self):
+        for name in ("datasets", "variants", "sleep_fractions", "seeds"):
+            value = tuple(getattr(self, name))
+            if not value:
+                raise ConfigError(f"SweepSpec.{name} is empty; give at least one.")
+            if len(set(value)) != len(value):
+                raise ConfigError(f"SweepSpec.{name} = {value} lists a value twice.")
+            object.__setattr__(self, name, value)
+        if self.control not in CONTROL:
+            raise ConfigError(f"control = {self.control!r}; expected one of {', '.join(CONTROL)}.")
+
+    def configs(self) -> list[RunConfig]:
+        """Every run of the sweep (checked: a bad value fails here, before anything runs)."""
+        import models
+
+        out = []
+        for dataset in self.datasets:
+            for variant in self.variants:
+                preset, params, schedule = models.get_variant(variant, **self.schedule)
+                for r in self.sleep_fractions:
+                    for seed in self.seeds:
+                        control = self.control == "all" or (self.control == "baseline" and r == 0)
+                        out.append(
+                            RunConfig(
+                                dataset=dataset,
+                                data_dir=self.data_dirs.get(dataset),
+                                model=preset,
+                                variant=variant,
+                                params=params,
+                                schedule=schedule.replace(sleep_fraction=r),
+                                seed=seed,
+                                device=self.device,
+                                control=control,
+                            )
+                        )
+        return out
+
+
+def pending(configs, out_dir, *, retry_failed: bool = False) -> list[RunConfig]:
+    """The configurations without a finished record under ``out_dir`` (failed ones too if asked)."""
+    out_dir = Path(out_dir)
+    store.recover(out_dir) if out_dir.exists() else None
+    todo = []
+    for c in configs:
+        f = out_dir / c.name() / store.RECORD_FILE
+        if not f.exists():
+            todo.append(c)
+        elif retry_failed:
+            try:
+                if store.load_record(f).get("status") == "failed":
+                    todo.append(c)
+            except Exception:  # noqa: BLE001 - an unreadable record is redone
+                todo.append(c)
+    return todo
+
+
+def _schedule_key(c: RunConfig) -> str:
+    """Runs with equal keys compile to the same program (up to the data's shape)."""
+    from sleep_brian.params import to_dict
+
+    return store.config_key(
+        {"params": to_dict(c.params), "schedule": to_dict(c.schedule), "device": c.device, "control": c.control}
+    )
+
+
+def sweep_tasks(configs, n_workers: int) -> list[list[RunConfig]]:
+    """Group runs by schedule (one build each); split groups while there are fewer than workers."""
+    groups: dict[str, list[RunConfig]] = {}
+    for c in configs:
+        groups.setdefault(_schedule_key(c), []).append(c)
+    tasks = list(groups.values())
+    if tasks and len(tasks) < n_workers:
+        parts = math.ceil(n_workers / len(tasks))
+        split = []
+        for g in tasks:
+            k = min(parts, len(g))
+            split += [g[i::k] for i in range(k)]
+        tasks = split
+    return tasks
+
+
+def write_failure(out_dir, config: RunConfig, exc: BaseException, tb: str | None = None) -> None:
+    """Store a failed run's record: its configuration and error, status ``failed``, no arrays."""
+    record = {
+        "schema": 2,
+        "name": config.name(),
+        "status": "failed",
+        "config": config.to_dict(),
+        "seed": int(config.seed),
+        "device": config.device,
+        "versions": versions(),
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": tb if tb is not None else "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+    store.save(out_dir, config.name(), record, None, overwrite=True)
+
+
+def _run_task(configs: list[RunConfig], out_dir: str, build_root: str | None) -> int:
+    """One Dask task: run ``configs`` (one build where possible); return how many failed."""
+    failed = []
+
+    def on_error(config, exc):
+        failed.append(config.name())
+        write_failure(out_dir, config, exc)
+
+    run_many(configs, out_dir=out_dir, overwrite=True, progress=False, build_root=build_root, on_error=on_error)
+    return len(failed)
+
+
+def _fmt_s(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class _Progress:
+    """Runs done, failed and an ETA, from the records that have appeared (one line, redrawn)."""
+
+    def __init__(self, configs, out_dir, enabled: bool, stream=sys.stderr):
+        self.names = [c.name() for c in configs]
+        self.out_dir = Path(out_dir)
+        self.enabled = enabled
+        self.stream = stream
+        self.t0 = time.perf_counter()
+        self.last = ""
+        self.seen = (-1, -1)
+
+    def counts(self) -> tuple[int, int]:
+        done = failed = 0
+        for n in self.names:
+            f = self.out_dir / n / store.RECORD_FILE
+            if f.exists():
+                done += 1
+                try:
+                    failed += store.load_record(f).get("status") == "failed"
+                except Exception:  # noqa: BLE001
+                    pass
+        return done, failed
+
+    def update(self, final: bool = False) -> tuple[int, int]:
+        done, failed = self.counts()
+        if self.enabled:
+            total, el = len(self.names), time.perf_counter() - self.t0
+            eta = f"ETA {_fmt_s(el / done * (total - done))}" if 0 < done < total else ""
+            width = 30
+            bar = "#" * (width * done // max(1, total))
+            line = f"sweep [{bar:<{width}}] {done}/{total} runs, {failed} failed, {_fmt_s(el)} {eta}"
+            if hasattr(self.stream, "isatty") and self.stream.isatty():
+                print("\r" + line.ljust(len(self.last)), end="\n" if final else "", file=self.stream, flush=True)
+                self.last = line
+            elif (done, failed) != self.seen:
+                # A log file gets one line per finished run, not a redraw every 2 s.
+                print(line, file=self.stream, flush=True)
+            self.seen = (done, failed)
+        return done, failed
+
+
+def run_sweep(
+    spec: SweepSpec | list,
+    out_dir,
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    retry_failed: bool = False,
+    build_root=None,
+    progress: bool = True,
+) -> dict:
+    """Run every run of ``spec`` (a :class:`SweepSpec` or a list of RunConfigs) that has no record.
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder of the records (created).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``; dask-jobqueue's SLURMCluster
+        gives one). Default: a LocalCluster of ``n_workers`` processes with one thread each
+        (Brian2 keeps global state, so one run per process at a time).
+    n_workers : int, optional
+        LocalCluster size (default: the number of cores, at most the number of tasks).
+    retry_failed : bool
+        Run again the runs recorded as failed.
+    build_root : path, optional
+        Where builds go (default: the system temp dir); each task builds in its own sub-folder.
+
+    Returns
+    -------
+    dict
+        ``total``, ``ran``, ``skipped`` (already recorded), ``failed`` (among all), ``tasks``, ``wall_s``.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster, wait
+    except ImportError as exc:
+        raise ConfigError("sweeps run on Dask: pip install 'sleep-brian[sweep]' (dask[distributed]).") from exc
+
+    configs = spec.configs() if isinstance(spec, SweepSpec) else list(spec)
+    names = [c.name() for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigError("the sweep lists the same run twice.")
+    out_dir = Path(out_dir)
+    store.check_writable(out_dir)
+    todo = pending(configs, out_dir, retry_failed=retry_failed)
+    t0 = time.perf_counter()
+    bar = _Progress(configs, out_dir, progress)
+    if progress:
+        print(
+            f"sweep: {len(configs)} runs, {len(configs) - len(todo)} already recorded, {len(todo)} to run -> {out_dir}",
+            file=sys.stderr,
+        )
+    tasks: list = []
+    if todo:
+        workers = n_workers or (os.cpu_count() or 1)
+        tasks = sweep_tasks(todo, workers)
+        if scheduler is None:
+            cluster = LocalCluster(
+                n_workers=min(workers, len(tasks)), threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            client = Client(cluster)
+        else:
+            cluster, client = None, Client(scheduler)
+        try:
+            futures = [
+                client.submit(_run_task, t, str(out_dir), None if build_root is None else str(build_root), pure=False)
+                for t in tasks
+            ]
+            remaining = list(futures)
+            while remaining:
+                try:
+                    wait(remaining, timeout=2, return_when="FIRST_COMPLETED")
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass  # nothing finished within 2 s: redraw the progress bar
+                for fut, task in zip(futures, tasks):
+                    if fut in remaining and fut.done():
+                        remaining.remove(fut)
+                        if fut.status == "error":
+                            # The worker died (or the task raised outside a run): record
+                            # every member that has no record, so the sweep can end.
+                            exc = fut.exception()
+                            for c in pending(task, out_dir):
+                                write_failure(out_dir, c, exc, tb=f"task failed: {exc!r}")
+                bar.update()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    done, failed = bar.update(final=True)
+    return {
+        "total": len(configs),
+        "ran": len(todo),
+        "skipped": len(configs) - len(todo),
+        "failed": failed,
+        "tasks": len(tasks),
+        "wall_s": time.perf_counter() - t0,
+    }
