@@ -281,7 +281,7 @@ def run_sweep(
         tasks = sweep_tasks(todo, workers)
         if scheduler is None:
             cluster = LocalCluster(
-                n_workers=min(workers, len(tasks)), threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=min(workers, len(tasks)), threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             client = Client(cluster)
         else:

@@ -1,0 +1,164 @@
+"""Sweeps: one build per schedule, identical results to single runs, kill-and-resume, failures.
+
+The runs are tiny (40 images of 50-100 ms): these tests check the sweep's machinery, not the
+science (tests/test_end_to_end.py and the README sweep do that).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import brian2 as b2
+import numpy as np
+import pytest
+
+import models
+from sleep_brian import devices, store
+from sleep_brian.experiment import RunConfig, run, run_many
+from sleep_brian.sweep import SweepSpec, pending, run_sweep, sweep_tasks
+
+ms, second = b2.ms, b2.second
+TINY = dict(n_train=40, n_fit=40, n_test=20, presentation=100 * ms, wake_block=2 * second)
+CLI_TINY = ["--n-train", "20", "--n-test", "20", "--presentation", "50ms", "--wake-block", "0.5s"]
+
+
+def _tiny(sleep, seed, dataset="digits", device="cpp_standalone", **kw):
+    sch = models.get_schedule("paper", sleep_fraction=sleep, **TINY)
+    return RunConfig(dataset=dataset, seed=seed, schedule=sch, device=device, **kw)
+
+
+def _same_results(a: dict, b: dict) -> None:
+    """Everything a run produces, except which synapses' snapshots were kept (a reused build
+    records indices valid for every seed it serves: network.record_index)."""
+    skip = ("snap_index_", "w_boundary_")
+    keys = {k for k in a if not k.startswith(skip)}
+    assert keys == {k for k in b if not k.startswith(skip)}
+    for k in sorted(keys):
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.standalone
+@pytest.mark.skipif(not devices.reuse_supported("cpp_standalone"), reason="needs brian2 >= 2.6 (run_args)")
+def test_run_many_reuses_one_build_and_matches_single_runs():
+    configs = [_tiny(0.25, 1), _tiny(0.25, 2), _tiny(0.25, 3, dataset="fashion-mnist")]
+    many = run_many(configs, progress=False)
+    builds = {r.record["build"]["directory"] for r in many}
+    assert len(builds) == 1 and all(r.record["build"]["reused"] for r in many)
+    assert [r.record["build"]["index"] for r in many] == [0, 1, 2]
+    for c, m in zip(configs, many):
+        one = run(c, progress=False)
+        # bit-identical: same seed, same connectivity (built by the program from run_args),
+        # same data; the snapshots kept agree wherever both recorded the synapse
+        _same_results(one.arrays, m.arrays)
+        assert one.record["accuracy"] == m.record["accuracy"]
+        n = m.arrays["snap_index_input_e"]
+        np.testing.assert_array_equal(one.arrays["w_boundary_input_e"][n], m.arrays["w_boundary_input_e"])
+    # seeds differ: the runs are not copies of each other
+    assert not np.array_equal(many[0].arrays["i_input_e"], many[1].arrays["i_input_e"])
+
+
+@pytest.mark.standalone
+@pytest.mark.skipif(not devices.reuse_supported("cpp_standalone"), reason="needs brian2 >= 2.6 (run_args)")
+def test_sweep_builds_once_per_schedule(tmp_path):
+    """k = 6 runs over 2 schedules (sleep levels) and 3 seeds, one worker: exactly 2 builds."""
+    configs = [_tiny(r, s) for r in (0.0, 0.5) for s in (1, 2, 3)]
+    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False)
+    assert summary["ran"] == 6 and summary["failed"] == 0 and summary["tasks"] == 2
+    df = store.load(tmp_path)
+    assert len(df) == 6 and (df["status"] != "failed").all()
+    assert df["build_reused"].all()
+    # one build folder per schedule, shared by its three seeds
+    per_level = df.groupby("sleep_fraction")["build_directory"].nunique()
+    assert per_level.tolist() == [1, 1]
+    assert df["build_directory"].nunique() == 2
+
+
+def test_sweep_tasks_split_only_to_fill_workers():
+    configs = [_tiny(r, s, device="numpy") for r in (0.0, 0.5) for s in (1, 2, 3)]
+    assert sorted(len(t) for t in sweep_tasks(configs, 1)) == [3, 3]
+    assert sorted(len(t) for t in sweep_tasks(configs, 2)) == [3, 3]
+    four = sweep_tasks(configs, 4)
+    assert sorted(len(t) for t in four) == [1, 1, 2, 2]
+    # a split never mixes schedules
+    for t in four:
+        assert len({c.schedule.sleep_fraction for c in t}) == 1
+
+
+def test_spec_expands_and_rejects_bad_values():
+    spec = SweepSpec(datasets=("digits",), variants=("paper", "paper-stochastic"), sleep_fractions=(0, 0.1), seeds=(1, 2))
+    cs = spec.configs()
+    assert len(cs) == 8 and len({c.name() for c in cs}) == 8
+    # the control runs where the spec says: only at sleep 0 by default
+    assert {c.control for c in cs if c.schedule.sleep_fraction == 0} == {True}
+    assert {c.control for c in cs if c.schedule.sleep_fraction > 0} == {False}
+    assert {c.params.sleep.rule for c in cs if c.variant == "paper-stochastic"} == {"stochastic"}
+    from sleep_brian.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sleep_fraction"):
+        SweepSpec(sleep_fractions=(0, 1.5)).configs()
+    with pytest.raises(ConfigError, match="unknown variant"):
+        SweepSpec(variants=("nope",)).configs()
+    with pytest.raises(ConfigError, match="twice"):
+        SweepSpec(seeds=(1, 1))
+    with pytest.raises(ConfigError, match="control"):
+        SweepSpec(control="sometimes")
+
+
+def test_failed_run_is_recorded_and_the_rest_finish(tmp_path):
+    good = [_tiny(0.0, s, device="numpy", control=False) for s in (1, 2)]
+    bad = _tiny(0.0, 1, dataset="mnist", device="numpy", data_dir=str(tmp_path / "no-such-folder"), control=False)
+    summary = run_sweep(good + [bad], tmp_path / "out", n_workers=1, progress=False)
+    assert summary["failed"] == 1 and summary["ran"] == 3
+    df = store.load(tmp_path / "out").set_index("name")
+    assert df.loc[bad.name(), "status"] == "failed"
+    assert "no-such-folder" in df.loc[bad.name(), "error"]
+    assert (df.loc[[c.name() for c in good], "status"] != "failed").all()
+    # a rerun skips the failure unless asked to retry it
+    assert pending(good + [bad], tmp_path / "out") == []
+    assert pending(good + [bad], tmp_path / "out", retry_failed=True) == [bad]
+
+
+def _sweep_cmd(out):
+    return [
+        sys.executable, "-m", "sleep_brian.cli", "sweep", "--datasets", "digits", "--sleep", "0", "0.5",
+        "--seeds", "1", "2", "--device", "numpy", "--workers", "1", "--out", str(out), *CLI_TINY,
+    ]  # fmt: skip
+
+
+def _complete(out: Path) -> list[str]:
+    return sorted(p.parent.name for p in out.glob(f"*/{store.RECORD_FILE}") if not p.parent.name.startswith("."))
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_to_the_same_records(tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(_sweep_cmd(killed), start_new_session=True, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_complete(killed)) < 1:
+        time.sleep(0.2)
+    assert len(_complete(killed)) >= 1, "no record appeared within 5 minutes"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Dask workers, mid-sweep
+    proc.wait()
+    time.sleep(1)
+    partial = _complete(killed)
+    assert 1 <= len(partial) < 4, partial
+    before = {}
+    for name in partial:  # whatever is visible is whole
+        assert store.load_record(killed / name)["status"] != "failed"
+        assert store.load_arrays(killed / name)
+        before[name] = (killed / name / store.RECORD_FILE).stat().st_mtime_ns
+    subprocess.run(_sweep_cmd(killed), check=True, env=env, capture_output=True)
+    subprocess.run(_sweep_cmd(clean), check=True, env=env, capture_output=True)
+    assert _complete(killed) == _complete(clean) and len(_complete(clean)) == 4
+    for name in _complete(clean):
+        a, b = store.load_record(killed / name), store.load_record(clean / name)
+        assert a["accuracy"] == b["accuracy"] and a["weights"] == b["weights"]
+        _same_results(store.load_arrays(killed / name), store.load_arrays(clean / name))
+    # the resumed sweep ran only what was missing: the records written before the kill are untouched
+    for name, mtime in before.items():
+        assert (killed / name / store.RECORD_FILE).stat().st_mtime_ns == mtime
