@@ -7,6 +7,7 @@
     sleep-brian show runs/NAME   # print the summary table of a stored record
     sleep-brian sweep --datasets digits --sleep 0 0.1 0.2 --seeds 1 2 3 --out results/digits
     sleep-brian stats results/digits          # the table of a sweep, each level against sleep 0
+    sleep-brian plot results/digits --out figures/
 
 Every option is checked before anything is simulated; an error prints one line naming the
 problem and the fix, exits with status 2, and writes no record.
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--metric", default="trained_pca_qda", help="column to summarise (default: trained_pca_qda)")
     st.add_argument("--method", choices=("paired-t", "wilcoxon"), default="paired-t", help="test against sleep 0, paired by seed")
     st.add_argument("--csv", default=None, help="also write the per-run table here")
+
+    pl = sub.add_parser("plot", help="write the figures of a folder of records (PNG and PDF)")
+    pl.add_argument("folder", help="a folder of records (a sweep's --out, or a run's)")
+    pl.add_argument("--out", default=None, help="folder for the figures (default: FOLDER/figures)")
+    pl.add_argument("--record", default=None, help="name of the run to draw time courses from (default: the least non-zero sleep)")
+    pl.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"], help="file formats (default: png pdf)")
 
     sub.add_parser("devices", help="list the Brian2 targets and whether they work here")
     s = sub.add_parser("show", help="print the summary of a stored record")
@@ -259,6 +266,15 @@ def main(argv=None) -> int:
             return _sweep(args)
         if args.command == "stats":
             return _stats(args)
+        if args.command == "plot":
+            from pathlib import Path
+
+            from sleep_brian.plotting import make_figures
+
+            out = args.out or str(Path(args.folder) / "figures")
+            for f in make_figures(args.folder, out, formats=tuple(args.formats), record=args.record):
+                print(f)
+            return 0
         if args.command == "show":
             from sleep_brian.store import load_record
 

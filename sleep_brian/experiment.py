@@ -250,6 +250,30 @@ def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
             del arrays[f"w_snap_{pw}"]
 
 
+#: Half-width, in seconds, of the spike window kept around the first wake->sleep transition.
+RASTER_HALF_WIDTH_S = 2.0
+
+
+def _keep_raster_window(arrays: dict, timeline: Timeline) -> None:
+    """Keep the spikes within RASTER_HALF_WIDTH_S of the first sleep's start (or of the end of
+    the first wake block when there is no sleep), for a raster across the transition."""
+    sleeps, wakes = timeline.spans_of("sleep"), timeline.spans_of("wake")
+    if sleeps:
+        centre = sleeps[0].start_step
+    elif wakes:
+        centre = wakes[0].stop_step
+    else:
+        return
+    half = int(round(RASTER_HALF_WIDTH_S / float(timeline.dt)))
+    arrays["raster_window_steps"] = np.array([max(0, centre - half), centre, centre + half], dtype=np.int64)
+    for name in ("exc", "inh"):
+        if f"spike_step_{name}" in arrays:
+            st = arrays[f"spike_step_{name}"]
+            sel = (st >= centre - half) & (st < centre + half)
+            arrays[f"raster_step_{name}"] = st[sel]
+            arrays[f"raster_i_{name}"] = arrays[f"spike_i_{name}"][sel]
+
+
 def _rf_matrix(arrays: dict, p: ModelParams, w_rec: np.ndarray) -> np.ndarray:
     """Input->E weights as (n_input, n_exc) receptive fields (0 where there is no synapse)."""
     idx = arrays["snap_index_input_e"]
@@ -488,6 +512,7 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         "build": build or {"reused": False},
         **summary,
     }
+    _keep_raster_window(arrays, pl.timeline)
     for k in [k for k in arrays if k.startswith("spike_")]:
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
     _keep_boundary_snapshots(arrays, pl.timeline)

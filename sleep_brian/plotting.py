@@ -1,0 +1,326 @@
+"""Figures from records (never from a running simulation).
+
+Every function draws into an ``ax`` it is given (or a new figure's) and returns the Axes; none
+calls ``plt.show``. Figures are plain :class:`matplotlib.figure.Figure` objects, so the library
+never touches pyplot's global state; :func:`save` writes PNG and PDF.
+
+=============================  ===============================================================
+function                       input
+=============================  ===============================================================
+accuracy_vs_sleep              a sweep table (:func:`sleep_brian.store.load`)
+weights_over_time              one record (its ``stability``), sleeps shaded
+responses_over_time            one record (response metrics per wake block), sleeps shaded
+weight_histograms              one record's arrays: weights right before and after a sleep
+receptive_fields               one record's arrays: input->E weights as images
+raster                         one record's arrays: spikes across the first wake->sleep switch
+forgetting_matrix              a task-accuracy matrix (protocols.class_incremental)
+=============================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sleep_brian.errors import ConfigError
+
+__all__ = [
+    "new_axes",
+    "save",
+    "accuracy_vs_sleep",
+    "weights_over_time",
+    "responses_over_time",
+    "weight_histograms",
+    "receptive_fields",
+    "raster",
+    "forgetting_matrix",
+    "FORMATS",
+]
+
+FORMATS = ("png", "pdf")
+SLEEP_COLOUR = "#8da0cb"
+
+
+def _figure(nrows=1, ncols=1, size=(5.0, 3.5), sharex=False):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ConfigError("plotting needs matplotlib: pip install 'sleep-brian[plot]'.") from exc
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    return fig, fig.subplots(nrows, ncols, squeeze=False, sharex=sharex)
+
+
+def new_axes(size=(5.0, 3.5)):
+    """A fresh Axes on its own figure."""
+    return _figure(size=size)[1][0, 0]
+
+
+def save(fig, path, formats=FORMATS) -> list[Path]:
+    """Write ``fig`` as ``path`` with each suffix of ``formats``; return the files written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ConfigError(f"format {fmt!r}; choose from {', '.join(FORMATS)}.")
+        f = path.with_suffix("." + fmt)
+        fig.savefig(f, dpi=150)
+        out.append(f)
+    return out
+
+
+def record_dt_s(record: dict) -> float:
+    """The simulation time step of a record, in seconds."""
+    from sleep_brian.params import ModelParams, from_dict
+
+    return float(from_dict(ModelParams, record["config"]["params"]).dt)
+
+
+def _shade_sleeps(ax, record: dict) -> None:
+    for i, sp in enumerate(s for s in record["timeline"]["spans"] if s["kind"] == "sleep"):
+        ax.axvspan(sp["start_s"], sp["stop_s"], color=SLEEP_COLOUR, alpha=0.35, lw=0, label="sleep" if i == 0 else None)
+
+
+def accuracy_vs_sleep(df, *, metric: str = "trained_pca_qda", dataset: str | None = None, ax=None):
+    """Mean accuracy against sleep fraction, one line per variant, with bootstrap 95 % CIs;
+    the untrained control (mean over the runs that have it) as a dashed line."""
+    from sleep_brian import statistics
+
+    ax = new_axes() if ax is None else ax
+    if dataset is not None:
+        df = df[df["dataset"] == dataset]
+    if df.empty:
+        raise ConfigError(f"no runs to plot{' for ' + dataset if dataset else ''}.")
+    summary = statistics.summarize(df, metric)
+    for variant, g in summary.groupby("variant", sort=True):
+        g = g.sort_values("sleep_fraction")
+        x, m = g["sleep_fraction"].to_numpy(float), g["mean"].to_numpy(float)
+        err = np.vstack([m - g["ci_lo"].to_numpy(float), g["ci_hi"].to_numpy(float) - m])
+        ax.errorbar(x, m, yerr=err, marker="o", capsize=3, label=str(variant))
+    untrained = metric.replace("trained_", "untrained_", 1)
+    if untrained != metric and untrained in df.columns and np.isfinite(df[untrained].astype(float)).any():
+        ax.axhline(float(np.nanmean(df[untrained].astype(float))), ls="--", color="grey", label="untrained")
+    ax.set_xlabel("sleep fraction (sleep time / wake time)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(dataset or ", ".join(sorted(df["dataset"].unique())))
+    ax.legend(fontsize="small")
+    return ax
+
+
+def weights_over_time(record: dict, *, pathway: str = "input_e", stat: str = "abs_mean", ax=None):
+    """A weight statistic of one pathway at every wake/sleep boundary, sleeps shaded."""
+    ax = new_axes() if ax is None else ax
+    stab = record.get("stability") or {}
+    series = stab.get("weights", {}).get(pathway, {})
+    if stat not in series:
+        raise ConfigError(
+            f"the record has no {stat!r} over time for {pathway!r}; available: {', '.join(series) or 'none'}."
+        )
+    _shade_sleeps(ax, record)
+    ax.plot(stab["t_s"], series[stat], marker=".", color="k", label=f"{pathway} {stat}")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{pathway}: {stat.replace('_', ' ')}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def responses_over_time(record: dict, *, stat: str = "calinski_harabasz", ax=None):
+    """A response metric per wake block (participation ratio, class selectivity, CH score, rate)."""
+    ax = new_axes() if ax is None else ax
+    blocks = (record.get("stability") or {}).get("blocks", {})
+    if stat not in blocks:
+        raise ConfigError(f"the record has no {stat!r} per block; available: {', '.join(blocks) or 'none'}.")
+    _shade_sleeps(ax, record)
+    ax.plot(blocks["t_s"], blocks[stat], marker=".", color="C3", label=stat.replace("_", " "))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(stat.replace("_", " "))
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _boundary_column(arrays: dict, step: int) -> int:
+    steps = list(np.asarray(arrays["boundary_steps"]))
+    if step not in steps:
+        raise ConfigError(f"no weight snapshot at step {step}.")
+    return steps.index(step)
+
+
+def weight_histograms(record: dict, arrays: dict, *, pathway: str = "input_e", sleep: int = 0, bins: int = 40, ax=None):
+    """Histograms of one pathway's weights right before and right after sleep number ``sleep``."""
+    ax = new_axes() if ax is None else ax
+    sleeps = [s for s in record["timeline"]["spans"] if s["kind"] == "sleep"]
+    if not sleeps:
+        raise ConfigError("the run has no sleep: nothing to compare before and after.")
+    if not 0 <= sleep < len(sleeps):
+        raise ConfigError(f"sleep = {sleep}; the run has sleeps 0..{len(sleeps) - 1}.")
+    key = f"w_boundary_{pathway}"
+    if key not in arrays:
+        raise ConfigError(f"the record has no weight snapshots of {pathway!r}.")
+    dt_s = record_dt_s(record)
+    sp = sleeps[sleep]
+    a = arrays[key][:, _boundary_column(arrays, int(round(sp["start_s"] / dt_s)))]
+    b = arrays[key][:, _boundary_column(arrays, int(round(sp["stop_s"] / dt_s)))]
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=bins)
+    ax.hist(a, bins=edges, alpha=0.6, label="before sleep", color="C0")
+    ax.hist(b, bins=edges, alpha=0.6, label="after sleep", color=SLEEP_COLOUR)
+    ax.set_xlabel(f"{pathway} weight")
+    ax.set_ylabel("synapses")
+    ax.set_title(f"sleep {sleep + 1} at {sp['start_s']:.0f} s")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def receptive_fields(arrays: dict, *, n_input: int = 225, n_exc: int = 200, n_show: int = 16, which: str = "final", fig=None):
+    """Input->E weights of the first ``n_show`` excitatory neurons, each as a side x side image.
+
+    Returns the grid of Axes (one per neuron)."""
+    side = int(round(np.sqrt(n_input)))
+    if side * side != n_input:
+        raise ConfigError(f"n_input = {n_input} is not a square image size.")
+    w = arrays[f"w_{which}_input_e"]
+    m = np.zeros((n_input, n_exc))
+    m[arrays["i_input_e"], arrays["j_input_e"]] = w
+    cols = int(np.ceil(np.sqrt(n_show)))
+    rows = int(np.ceil(n_show / cols))
+    if fig is None:
+        fig, axes = _figure(rows, cols, size=(1.2, 1.2))
+    else:
+        axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    vmax = float(np.abs(m).max()) or 1.0
+    for k, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k < min(n_show, n_exc):
+            ax.imshow(m[:, k].reshape(side, side), cmap="magma", vmin=0, vmax=vmax)
+            ax.set_title(f"E{k}", fontsize=7)
+        else:
+            ax.set_axis_off()
+    return axes
+
+
+def raster(arrays: dict, *, dt_s: float = 1e-3, n_exc: int = 200, ax=None):
+    """Spikes of E (and I, above) around the first wake->sleep transition (the dashed line)."""
+    ax = new_axes(size=(6.0, 3.5)) if ax is None else ax
+    if "raster_window_steps" not in arrays:
+        raise ConfigError("the record has no raster window (recorded by sleep-brian >= 0.2 runs).")
+    lo, centre, hi = (int(x) for x in arrays["raster_window_steps"])
+    ax.plot(arrays["raster_step_exc"] * dt_s, arrays["raster_i_exc"], "|", ms=2, color="k", label="E")
+    if "raster_step_inh" in arrays:
+        ax.plot(arrays["raster_step_inh"] * dt_s, arrays["raster_i_inh"] + n_exc, "|", ms=2, color="C3", label="I")
+    ax.axvline(centre * dt_s, ls="--", color="grey")
+    ax.axvspan(centre * dt_s, hi * dt_s, color=SLEEP_COLOUR, alpha=0.25, lw=0, label="sleep")
+    ax.set_xlim(lo * dt_s, hi * dt_s)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("neuron")
+    ax.legend(fontsize="small", loc="upper left")
+    return ax
+
+
+def forgetting_matrix(acc_matrix, *, task_names=None, ax=None):
+    """The task-accuracy matrix ``A[i, j]`` (accuracy on task j after training task i)."""
+    ax = new_axes(size=(4.0, 3.5)) if ax is None else ax
+    A = np.asarray(acc_matrix, dtype=float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ConfigError(f"acc_matrix has shape {A.shape}; expected a square (tasks, tasks) matrix.")
+    im = ax.imshow(np.where(np.tril(np.ones_like(A)) > 0, A, np.nan), vmin=0, vmax=1, cmap="viridis")
+    for i in range(A.shape[0]):
+        for j in range(i + 1):
+            ax.text(j, i, f"{A[i, j]:.2f}", ha="center", va="center", fontsize=8, color="w" if A[i, j] < 0.6 else "k")
+    names = task_names or [f"T{k + 1}" for k in range(A.shape[0])]
+    ax.set_xticks(range(A.shape[0]), names)
+    ax.set_yticks(range(A.shape[0]), names)
+    ax.set_xlabel("tested on task")
+    ax.set_ylabel("after training task")
+    ax.figure.colorbar(im, ax=ax, label="accuracy")
+    return ax
+
+
+def _example_record(records: list[dict], name: str | None):
+    if name is not None:
+        for r in records:
+            if r.get("name") == name:
+                return r
+        raise ConfigError(f"no record named {name!r} in the folder.")
+    ok = [r for r in records if r.get("status") != "failed" and r.get("timeline", {}).get("n_sleeps", 0) > 0]
+    ok = ok or [r for r in records if r.get("status") != "failed"]
+    if not ok:
+        return None
+    return min(ok, key=lambda r: (r["config"]["schedule"]["sleep_fraction"], r["seed"], r["name"]))
+
+
+def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None) -> list[Path]:
+    """Every figure a folder of records supports, written to ``out_dir``; returns the files.
+
+    A sweep gives ``accuracy_vs_sleep``; an example run (``record``, or the run with the least
+    non-zero sleep) gives weights and responses over time, weight histograms across its first
+    sleep, receptive fields and a raster; a class-incremental result (``forgetting.json``) gives
+    its accuracy matrices.
+    """
+    import json
+
+    from sleep_brian import store
+
+    folder, out_dir = Path(folder), Path(out_dir)
+    records = store.load_records(folder)
+    written: list[Path] = []
+    forgetting = folder / "forgetting.json"
+    if not records and not forgetting.exists():
+        raise ConfigError(f"no records under {folder}; run `sleep-brian sweep --out {folder}` (or `run`) first.")
+    if records:
+        df = store.load(folder)
+        done = df[df["status"] != "failed"]
+        if len(done) and "trained_pca_qda" in done:
+            datasets = sorted(done["dataset"].unique())
+            fig, axes = _figure(1, len(datasets))
+            for ds, ax in zip(datasets, axes.flat):
+                accuracy_vs_sleep(done, dataset=ds, ax=ax)
+            written += save(fig, out_dir / "accuracy_vs_sleep", formats)
+        ex = _example_record(records, record)
+        if ex is not None:
+            arrays = store.load_arrays(folder / ex["name"])
+            tag = ex["name"].rsplit("_", 2)[0]
+            stab = ex.get("stability") or {}
+            if stab.get("weights"):
+                stats = [
+                    s for s in ("abs_mean", "saturation", "entropy", "rank_corr_prev", "rf_correlation") if s in stab["weights"]["input_e"]
+                ]
+                fig, axes = _figure(len(stats), 1, size=(7.0, 2.0), sharex=True)
+                for s, ax in zip(stats, axes.flat):
+                    for pw in stab["weights"]:
+                        if s in stab["weights"][pw]:
+                            ax.plot(stab["t_s"], stab["weights"][pw][s], marker=".", label=pw)
+                    _shade_sleeps(ax, ex)
+                    ax.set_ylabel(s.replace("_", " "))
+                axes.flat[0].legend(fontsize="x-small", ncol=5, loc="lower left")
+                axes.flat[-1].set_xlabel("time (s)")
+                axes.flat[0].set_title(f"weights over training: {tag}")
+                written += save(fig, out_dir / "weights_over_time", formats)
+            if stab.get("blocks"):
+                stats = [s for s in ("rate_hz", "participation_ratio", "class_selectivity", "calinski_harabasz") if s in stab["blocks"]]
+                fig, axes = _figure(len(stats), 1, size=(7.0, 2.0), sharex=True)
+                for s, ax in zip(stats, axes.flat):
+                    responses_over_time(ex, stat=s, ax=ax)
+                axes.flat[0].set_title(f"responses per wake block: {tag}")
+                written += save(fig, out_dir / "responses_over_time", formats)
+            if ex["timeline"]["n_sleeps"] and "w_boundary_input_e" in arrays:
+                fig, axes = _figure(1, 2)
+                weight_histograms(ex, arrays, pathway="input_e", ax=axes[0, 0])
+                weight_histograms(ex, arrays, pathway="e_e", ax=axes[0, 1])
+                written += save(fig, out_dir / "weight_histograms", formats)
+            if "w_final_input_e" in arrays:
+                c = ex["config"]["params"]["connectivity"]
+                axes = receptive_fields(arrays, n_input=c["n_input"], n_exc=c["n_exc"])
+                written += save(axes.flat[0].figure, out_dir / "receptive_fields", formats)
+            if "raster_window_steps" in arrays:
+                ax = raster(arrays, dt_s=record_dt_s(ex), n_exc=ex["config"]["params"]["connectivity"]["n_exc"])
+                written += save(ax.figure, out_dir / "raster", formats)
+    if forgetting.exists():
+        result = json.loads(forgetting.read_text())
+        conds = result["conditions"]
+        fig, axes = _figure(1, len(conds), size=(4.0, 3.5))
+        for (label, cond), ax in zip(conds.items(), axes.flat):
+            forgetting_matrix(cond["matrix_mean"], task_names=result.get("task_names"), ax=ax)
+            ax.set_title(label)
+        written += save(fig, out_dir / "forgetting_matrix", formats)
+    return written
