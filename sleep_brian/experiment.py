@@ -42,6 +42,8 @@ __all__ = [
     "RunResult",
     "run",
     "run_many",
+    "simulate",
+    "brian_seed",
     "build_key",
     "plan",
     "response_counts",
@@ -199,9 +201,9 @@ def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons
     return counts
 
 
-def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
+def _read_back(params: ModelParams, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
     """Copy everything needed out of Brian2 objects into numpy arrays (before the device resets)."""
-    dt = float(config.params.dt)
+    dt = float(params.dt)
     out = {}
     for name, mon in built.spikes.items():
         out[f"spike_i_{name}"] = np.asarray(mon.i[:], dtype=np.int32)
@@ -214,7 +216,7 @@ def _read_back(config: RunConfig, built: BuiltNetwork, timeline: Timeline, rng) 
             # run_args did not reach the connect step, and nothing read here would be valid.
             raise DeviceError(f"{pw}: the simulation has {len(w)} synapses, the run's connectivity {built.connectivity.n(pw)}.")
         last = np.asarray(S.last_sleep[:], dtype=float)
-        out[f"w_final_{pw}"] = settle_weights(config.params, pw, w, last, clock_now, rng)
+        out[f"w_final_{pw}"] = settle_weights(params, pw, w, last, clock_now, rng)
         out[f"w_initial_{pw}"] = built.initial_weights[pw]
         out[f"i_{pw}"] = built.connectivity.i[pw].astype(np.int32)
         out[f"j_{pw}"] = built.connectivity.j[pw].astype(np.int32)
@@ -472,7 +474,7 @@ def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
         plan=pl,
         connectivity=conn,
         settle_rng=np.random.default_rng(stream(config.seed, "settle")),
-        brian_seed=int(stream(config.seed, "brian").generate_state(1)[0] % (2**31 - 1)),
+        brian_seed=brian_seed(config.seed),
         t_start=t_start,
         t_plan=time.perf_counter(),
     )
@@ -520,6 +522,31 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
     return RunResult(record=record, arrays=arrays, path=path)
 
 
+def brian_seed(seed: int) -> int:
+    """The seed of Brian2's generator (input spikes, noise, stochastic decay) for master ``seed``."""
+    return int(stream(seed, "brian").generate_state(1)[0] % (2**31 - 1))
+
+
+def simulate(params: ModelParams, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
+             lowering: str = "timed_array", build_root=None, progress: bool = False) -> tuple[dict, dict]:
+    """Simulate a lowered protocol on a fresh network: the core of every run and protocol.
+
+    Connectivity, the final decay catch-up and Brian2's generator derive from the master
+    ``seed`` (:func:`stream`). Returns ``(arrays, timings)``: spike trains of E and I
+    (``spike_i_*``, ``spike_step_*``), initial and final weights and connectivity per pathway,
+    and weight snapshots (see :func:`sleep_brian.network.snapshot_plan`).
+    """
+    conn = draw_connectivity(params, np.random.default_rng(stream(seed, "connectivity")))
+    settle_rng = np.random.default_rng(stream(seed, "settle"))
+    with devices.target(device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
+        b2.seed(brian_seed(seed))
+        built = build_network(params, timeline, images, None, connectivity=conn, lowering=lowering)
+        dev.run(built.net, timeline.duration, report="stderr" if progress else None)
+        arrays = _read_back(params, built, timeline, settle_rng)
+        timings = dict(dev.timings)
+    return arrays, timings
+
+
 def run(
     config: RunConfig,
     *,
@@ -537,14 +564,16 @@ def run(
     pl = prep.plan
     if progress:
         _announce(prep)
-    with devices.target(config.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
-        b2.seed(prep.brian_seed)
-        built = build_network(
-            config.params, pl.timeline, pl.images, None, connectivity=prep.connectivity, lowering=config.lowering
-        )
-        dev.run(built.net, pl.timeline.duration, report="stderr" if progress else None)
-        arrays = _read_back(config, built, pl.timeline, prep.settle_rng)
-        timings = dict(dev.timings)
+    arrays, timings = simulate(
+        config.params,
+        pl.timeline,
+        pl.images,
+        seed=config.seed,
+        device=config.device,
+        lowering=config.lowering,
+        build_root=build_root,
+        progress=progress,
+    )
     return _finish(prep, arrays, timings, out_dir, overwrite)
 
 
@@ -660,7 +689,7 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
                     for pw in PATHWAYS
                 }
                 view = dataclasses.replace(built, connectivity=prep.connectivity, initial_weights=w0)
-                arrays = _read_back(prep.config, view, prep.plan.timeline, prep.settle_rng)
+                arrays = _read_back(prep.config.params, view, prep.plan.timeline, prep.settle_rng)
                 dev.discard_results()
                 results[k] = _finish(prep, arrays, timings, out_dir, overwrite, build={**build_info, "index": pos})
             except Exception as exc:  # noqa: BLE001
