@@ -43,11 +43,12 @@ def _same_results(a: dict, b: dict) -> None:
 @pytest.mark.standalone
 @pytest.mark.skipif(not devices.reuse_supported("cpp_standalone"), reason="needs brian2 >= 2.6 (run_args)")
 def test_run_many_reuses_one_build_and_matches_single_runs():
-    configs = [_tiny(0.25, 1), _tiny(0.25, 2), _tiny(0.25, 3, dataset="fashion-mnist")]
+    # two seeds, two datasets: seed, connectivity, images and their order all change
+    configs = [_tiny(0.25, 1), _tiny(0.25, 3, dataset="fashion-mnist")]
     many = run_many(configs, progress=False)
     builds = {r.record["build"]["directory"] for r in many}
     assert len(builds) == 1 and all(r.record["build"]["reused"] for r in many)
-    assert [r.record["build"]["index"] for r in many] == [0, 1, 2]
+    assert [r.record["build"]["index"] for r in many] == [0, 1]
     for c, m in zip(configs, many):
         one = run(c, progress=False)
         # bit-identical: same seed, same connectivity (built by the program from run_args),
