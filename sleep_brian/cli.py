@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--metric", default="trained_pca_qda", help="column to summarise (default: trained_pca_qda)")
     st.add_argument("--method", choices=("paired-t", "wilcoxon"), default="paired-t", help="test against sleep 0, paired by seed")
     st.add_argument("--csv", default=None, help="also write the per-run table here")
+    st.add_argument("--markdown", action="store_true", help="print the table in Markdown, with the untrained control")
 
     pl = sub.add_parser("plot", help="write the figures of a folder of records (PNG and PDF)")
     pl.add_argument("folder", help="a folder of records (a sweep's --out, or a run's)")
@@ -226,7 +227,7 @@ def _sweep(args) -> int:
         f"{summary['tasks']} tasks), {summary['failed']} failed; {summary['wall_s']:.0f} s"
     )
     if summary["total"] > summary["failed"]:
-        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None))
+        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None, markdown=False))
     return 1 if summary["failed"] else 0
 
 
@@ -244,7 +245,12 @@ def _stats(args) -> int:
         print(f"failed: {r['name']}: {r['error']}")
     summary = statistics.summarize(df, args.metric)
     comparison = statistics.compare_to_baseline(df, args.metric, method=args.method)
-    print(statistics.format_table(summary, comparison))
+    if args.markdown:
+        untrained = args.metric.replace("trained_", "untrained_", 1)
+        base = statistics.summarize(df, untrained) if untrained != args.metric and untrained in df else None
+        print(statistics.format_markdown(summary, comparison, base))
+    else:
+        print(statistics.format_table(summary, comparison))
     return 0
 
 

@@ -22,7 +22,15 @@ import numpy as np
 
 from sleep_brian.errors import ConfigError
 
-__all__ = ["bootstrap_ci", "summarize", "compare_to_baseline", "mixed_effects", "format_table", "METHODS"]
+__all__ = [
+    "bootstrap_ci",
+    "summarize",
+    "compare_to_baseline",
+    "mixed_effects",
+    "format_table",
+    "format_markdown",
+    "METHODS",
+]
 
 METHODS = ("paired-t", "wilcoxon")
 CONDITION = ("dataset", "variant", "sleep_fraction")
@@ -162,6 +170,37 @@ def mixed_effects(df, metric: str = "trained_pca_qda", *, variant: str | None = 
             }
         )
     return pd.DataFrame(rows)
+
+
+def format_markdown(summary, comparison=None, untrained=None) -> str:
+    """The same table in Markdown (for a README); ``untrained``: a :func:`summarize` of the
+    untrained control, shown as its own column per dataset and variant."""
+    head = "| dataset | variant | sleep | n | mean ± sd | 95 % CI |"
+    sep = "|---|---|---|---|---|---|"
+    if comparison is not None:
+        head += " diff vs 0 | p | sd ratio |"
+        sep += "---|---|---|"
+    if untrained is not None:
+        head += " untrained |"
+        sep += "---|"
+    lines = [head, sep]
+    for _, r in summary.iterrows():
+        cells = [
+            str(r["dataset"]), str(r["variant"]), f"{r['sleep_fraction']:g}", str(r["n"]),
+            f"{r['mean']:.3f} ± {r['sd']:.3f}", f"[{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]",
+        ]  # fmt: skip
+        if comparison is not None:
+            m = comparison[
+                (comparison["dataset"] == r["dataset"])
+                & (comparison["variant"] == r["variant"])
+                & np.isclose(comparison["sleep_fraction"], float(r["sleep_fraction"]))
+            ]
+            cells += [f"{m.iloc[0]['diff_mean']:+.3f}", f"{m.iloc[0]['p']:.2g}", f"{m.iloc[0]['sd_ratio']:.2f}"] if len(m) else ["", "", ""]
+        if untrained is not None:
+            u = untrained[(untrained["dataset"] == r["dataset"]) & (untrained["variant"] == r["variant"])]
+            cells.append(f"{u.iloc[0]['mean']:.3f} ± {u.iloc[0]['sd']:.3f}" if len(u) and float(r["sleep_fraction"]) == 0 else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def format_table(summary, comparison=None) -> str:

@@ -168,3 +168,14 @@ def test_calinski_harabasz_matches_sklearn():
     assert math.isnan(metrics.calinski_harabasz(x[:3], y[:3] * 0))
     with pytest.raises(ConfigError, match="labels"):
         metrics.calinski_harabasz(x, y[:5])
+
+
+def test_markdown_table_has_a_row_per_condition_and_the_untrained_control():
+    df = TABLE.assign(untrained_pca_qda=[0.9, 0.8, 0.7] + [np.nan] * 6)
+    md = statistics.format_markdown(
+        statistics.summarize(df), statistics.compare_to_baseline(df), statistics.summarize(df, "untrained_pca_qda")
+    )
+    rows = [r for r in md.splitlines() if r.startswith("| digits")]
+    assert len(rows) == 3
+    assert rows[0].endswith("| 0.800 ± 0.100 |")  # the control, shown at sleep 0 only
+    assert "+0.200" in rows[1] and rows[1].endswith("|  |")
