@@ -7,7 +7,8 @@ name               kind                          status
 =================  ============================  =========================================
 numpy              runtime, pure Python/numpy     works everywhere; slow; the reference
 cython             runtime, compiled per object   first compile of a model takes minutes
-cpp_standalone     one C++ program per run        fastest on CPU; builds in a fresh folder
+cpp_standalone     one C++ program per schedule   fastest on CPU; builds in a fresh folder;
+                                                 reruns with new data and seeds (brian2>=2.6)
 genn               brian2genn (GPU / GeNN CPU)    not yet available in this version
 cuda_standalone    brian2cuda (NVIDIA GPU)        not yet available in this version
 =================  ============================  =========================================
@@ -20,6 +21,17 @@ Use :func:`target` as a context manager around building and running a network::
         ...read monitors...
 
 It resets Brian2 to the runtime device on exit, so the next run starts clean.
+
+To compile once and run many times (sweeps; :func:`sleep_brian.experiment.run_many`)::
+
+    with devices.target("cpp_standalone") as dev:
+        dev.prepare_reuse()             # before any Brian2 object is created
+        net = ...build the network (reusable=True)...
+        dev.compile(net, duration)
+        for values, seed in runs:       # values: {TimedArray: new values}
+            dev.run_compiled(values, seed)
+            ...read monitors...
+            dev.discard_results()
 """
 
 from __future__ import annotations
