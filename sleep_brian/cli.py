@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--method", choices=("paired-t", "wilcoxon"), default="paired-t", help="test against sleep 0, paired by seed")
     st.add_argument("--csv", default=None, help="also write the per-run table here")
     st.add_argument("--markdown", action="store_true", help="print the table in Markdown, with the untrained control")
+    st.add_argument("--mixed", action="store_true", help="also fit a mixed model per variant (datasets pooled; needs statsmodels)")
 
     pl = sub.add_parser("plot", help="write the figures of a folder of records (PNG and PDF)")
     pl.add_argument("folder", help="a folder of records (a sweep's --out, or a run's)")
@@ -227,7 +228,7 @@ def _sweep(args) -> int:
         f"{summary['tasks']} tasks), {summary['failed']} failed; {summary['wall_s']:.0f} s"
     )
     if summary["total"] > summary["failed"]:
-        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None, markdown=False))
+        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None, markdown=False, mixed=False))
     return 1 if summary["failed"] else 0
 
 
@@ -251,6 +252,13 @@ def _stats(args) -> int:
         print(statistics.format_markdown(summary, comparison, base))
     else:
         print(statistics.format_table(summary, comparison))
+    if args.mixed:
+        ok = df[df["status"] != "failed"]
+        for variant in sorted(ok["variant"].unique()):
+            m = statistics.mixed_effects(ok, args.metric, variant=variant)
+            print(f"\n{variant}: {m.iloc[0]['method'] + ' (' + m.iloc[0]['fit'] + ')' if len(m) else 'no levels besides 0'}")
+            for _, r in m.iterrows():
+                print(f"  sleep {r['sleep_fraction']:g}: {r['estimate']:+.3f} (se {r['se']:.3f}, z {r['z']:.1f}, p {r['p']:.2g})")
     return 0
 
 

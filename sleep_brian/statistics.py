@@ -18,6 +18,8 @@ Every output names the method that produced it.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from sleep_brian.errors import ConfigError
@@ -136,7 +138,8 @@ def compare_to_baseline(df, metric: str = "trained_pca_qda", *, method: str = "p
 def mixed_effects(df, metric: str = "trained_pca_qda", *, variant: str | None = None):
     """Linear mixed model ``metric ~ C(sleep_fraction)``: dataset as groups, seed as a variance
     component (statsmodels MixedLM, REML). Returns a DataFrame of fixed effects (each level
-    against sleep 0) with estimate, standard error, z and p."""
+    against sleep 0) with estimate, standard error, z, p, and ``fit``: "converged" or the
+    optimiser's warnings (common with few datasets; prefer the paired test then)."""
     try:
         import statsmodels.formula.api as smf
     except ImportError as exc:
@@ -151,7 +154,13 @@ def mixed_effects(df, metric: str = "trained_pca_qda", *, variant: str | None = 
     d["level"] = d["sleep_fraction"].map(lambda r: f"{float(r):.2f}")
     d["seed"] = d["seed"].astype(str)
     model = smf.mixedlm("y ~ C(level, Treatment('0.00'))", d, groups="dataset", vc_formula={"seed": "0 + C(seed)"})
-    fit = model.fit(reml=True)
+    # With two or three datasets the dataset variance is poorly identified and the optimiser
+    # often warns; the warnings are kept as a note on every row instead of being printed.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = model.fit(reml=True)
+    issues = sorted({str(w.message).split(".")[0] for w in caught})
+    note = "converged" if fit.converged and not issues else "; ".join(issues) or "did not converge"
     rows = []
     for name in fit.fe_params.index:
         if "T." not in name:
@@ -167,6 +176,7 @@ def mixed_effects(df, metric: str = "trained_pca_qda", *, variant: str | None = 
                 "z": float(fit.tvalues[name]),
                 "p": float(fit.pvalues[name]),
                 "method": "linear mixed model (statsmodels MixedLM, REML): dataset groups, seed variance component",
+                "fit": note,
             }
         )
     return pd.DataFrame(rows)

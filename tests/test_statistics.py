@@ -179,3 +179,29 @@ def test_markdown_table_has_a_row_per_condition_and_the_untrained_control():
     assert len(rows) == 3
     assert rows[0].endswith("| 0.800 ± 0.100 |")  # the control, shown at sleep 0 only
     assert "+0.200" in rows[1] and rows[1].endswith("|  |")
+
+
+def test_stats_command_reads_a_folder_of_records(tmp_path, capsys):
+    pytest.importorskip("statsmodels")
+    from sleep_brian.cli import main
+
+    rng = np.random.default_rng(3)
+    for ds in ("digits", "fashion-mnist"):
+        for r in (0.0, 0.1):
+            for seed in (1, 2, 3):
+                name = f"{ds}_{r}_{seed}"
+                rec = {
+                    "name": name,
+                    "status": "ok",
+                    "seed": seed,
+                    "config": {"dataset": ds, "variant": "paper", "schedule": {"sleep_fraction": r}, "params": {}},
+                    "accuracy": {"trained": {"accuracy_pca_qda": 0.5 + r + rng.normal(0, 0.01)}},
+                }
+                store.save(tmp_path, name, rec)
+    store.save(tmp_path, "broken", {"name": "broken", "status": "failed", "error": "DataError: gone", "config": {"dataset": "mnist"}})
+    assert main(["stats", str(tmp_path), "--markdown", "--mixed"]) == 0
+    out = capsys.readouterr().out
+    assert "failed: broken: DataError: gone" in out
+    assert out.count("| digits | paper |") == 2 and out.count("| fashion-mnist | paper |") == 2
+    assert "sleep 0.1: +0.1" in out  # the mixed model's estimate of the +0.1 effect
+    assert main(["stats", str(tmp_path / "nothing")]) == 2
