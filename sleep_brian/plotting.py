@@ -249,6 +249,23 @@ def _example_record(records: list[dict], name: str | None):
     return min(ok, key=lambda r: (r["config"]["schedule"]["sleep_fraction"], r["seed"], r["name"]))
 
 
+def _no_sleep_twin(records: list[dict], ex: dict):
+    """The sleep-0 run with the same dataset, variant and seed as ``ex`` (or None)."""
+    c = ex["config"]
+    for r in records:
+        rc = r.get("config", {})
+        if (
+            r is not ex
+            and r.get("status") != "failed"
+            and rc.get("dataset") == c["dataset"]
+            and rc.get("variant") == c.get("variant")
+            and r.get("seed") == ex["seed"]
+            and rc.get("schedule", {}).get("sleep_fraction") == 0
+        ):
+            return r
+    return None
+
+
 def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None) -> list[Path]:
     """Every figure a folder of records supports, written to ``out_dir``; returns the files.
 
@@ -296,6 +313,22 @@ def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None)
                 axes.flat[-1].set_xlabel("time (s)")
                 axes.flat[0].set_title(f"weights over training: {tag}")
                 written += save(fig, out_dir / "weights_over_time", formats)
+            twin = _no_sleep_twin(records, ex)
+            if twin is not None and stab.get("weights") and (twin.get("stability") or {}).get("weights"):
+                stats = [s for s in ("abs_mean", "entropy", "rf_correlation") if s in stab["weights"]["input_e"]]
+                fig, axes = _figure(1, len(stats), size=(4.0, 3.0))
+                for s, ax in zip(stats, axes.flat):
+                    for rec, style in ((twin, "C0"), (ex, "C3")):
+                        st = rec["stability"]
+                        r = rec["config"]["schedule"]["sleep_fraction"]
+                        # time since training began, so runs with and without a control align
+                        t0 = st["t_s"][0] if st["t_s"] else 0.0
+                        ax.plot(np.asarray(st["t_s"]) - t0, st["weights"]["input_e"][s], ".-", color=style, label=f"sleep {r:g}")
+                    ax.set_xlabel("training time (s)")
+                    ax.set_ylabel(f"input->E {s.replace('_', ' ')}")
+                    ax.legend(fontsize="small")
+                axes.flat[0].set_title(f"{ex['config']['dataset']}, seed {ex['seed']}")
+                written += save(fig, out_dir / "sleep_vs_no_sleep", formats)
             if stab.get("blocks"):
                 stats = [s for s in ("rate_hz", "participation_ratio", "class_selectivity", "calinski_harabasz") if s in stab["blocks"]]
                 fig, axes = _figure(len(stats), 1, size=(7.0, 2.0), sharex=True)
