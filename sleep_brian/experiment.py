@@ -237,12 +237,20 @@ def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int)
     return arrays[f"w_snap_{pathway}"][:, step // grid].astype(float)
 
 
+def snapshot_boundaries(timeline: Timeline, grid: int) -> list[int]:
+    """The wake/sleep boundaries at which weights were snapshot: those on the snapshot grid
+    (every sleep's start and end; every wake block's end in a run without sleep) and the end."""
+    n = timeline.n_steps
+    return [s for s in timeline.block_boundaries() if grid and (s % grid == 0 or s >= n)]
+
+
 def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
-    """Replace the regular weight snapshots by those at the start and end of every wake and
-    sleep span (``w_boundary_<pathway>``, one column per step of ``boundary_steps``)."""
-    steps = np.array(timeline.block_boundaries(), dtype=np.int64)
-    arrays["boundary_steps"] = steps
+    """Replace the regular weight snapshots by those at the wake/sleep boundaries
+    (``w_boundary_<pathway>``, one column per step of ``boundary_steps``; see
+    :func:`snapshot_boundaries`)."""
     grid = int(arrays["snapshot_steps"])
+    steps = np.array(snapshot_boundaries(timeline, grid), dtype=np.int64)
+    arrays["boundary_steps"] = steps
     for pw in PATHWAYS:
         if f"w_snap_{pw}" in arrays:
             if len(steps):
@@ -297,7 +305,7 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     tl, p = pl.timeline, config.params
     dt_s = float(p.dt)
     grid = int(arrays["snapshot_steps"])
-    steps = tl.block_boundaries()
+    steps = snapshot_boundaries(tl, grid)
     out = {"t_s": [s * dt_s for s in steps], "weights": {}, "blocks": {}}
     recorded = all(f"w_snap_{pw}" in arrays for pw in PATHWAYS) and steps
     if recorded:

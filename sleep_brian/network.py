@@ -81,14 +81,16 @@ MIN_SNAPSHOT_STEPS = 100
 
 
 def snapshot_plan(timeline: Timeline, n_synapses: int, budget: int = 8_000_000) -> tuple[int, float]:
+    # n_synapses: of the largest pathway; the budget holds per pathway.
     """Choose how often to snapshot weights and what fraction of synapses to record.
 
     Snapshots fall on a grid whose step divides the start and end of every sleep
     (:func:`~sleep_brian.protocol.sleep_grid`), so the weights right before and after each sleep
     are recorded exactly. (Weights before and after training need no snapshot: the initial ones
     are known, and Test phases leave weights unchanged, so the final ones are the trained ones.)
-    If the grid times all synapses would exceed ``budget`` stored values, a random subset of
-    synapses is recorded (the fraction returned). A grid finer than ``MIN_SNAPSHOT_STEPS`` (odd
+    If the grid times the largest pathway's synapses would exceed ``budget`` stored values per
+    pathway, an evenly spaced subset of synapses is recorded (the fraction returned; see
+    :func:`record_index`). A grid finer than ``MIN_SNAPSHOT_STEPS`` (odd
     sleep durations such as 4,321 ms) records nothing (fraction 0): bringing every weight up to
     date that often would cost what the event-driven decay saves.
 
@@ -356,7 +358,7 @@ def build_network(
 
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
-    grid, frac = snapshot_plan(timeline, sum(conn.n(p) for p in PATHWAYS), snapshot_budget)
+    grid, frac = snapshot_plan(timeline, max(conn.n(p) for p in PATHWAYS), snapshot_budget)
     for pw in PATHWAYS:
         src, tgt, inhibitory = PATHWAY_ENDS[pw]
         consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)

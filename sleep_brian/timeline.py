@@ -68,12 +68,15 @@ class Timeline:
 
 
 def sleep_grid(timeline: Timeline) -> int:
-    """The largest step count dividing the start and end of every wake and sleep span (0 if none).
+    """The largest step count dividing the start and end of every sleep (0 if there is none).
 
-    Weight snapshots on this grid catch the weights exactly before and after each sleep, and at
-    the end of every wake block (so that a run without sleep has a time course too).
+    Weight snapshots on this grid catch the weights exactly before and after each sleep. Without
+    sleep, the grid divides the start and end of every wake block instead, so that a run without
+    sleep has a time course too. (With sleep, the wake blocks' ends are the sleeps' starts but
+    for the last, partial block, which would shrink the grid to a fraction of a second.)
     """
     grid = 0
-    for step in timeline.block_boundaries():
+    steps = timeline.sleep_boundaries() or timeline.block_boundaries()
+    for step in steps:
         grid = math.gcd(grid, step)
     return grid
