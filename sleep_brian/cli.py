@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--mixed", action="store_true", help="also fit a mixed model per variant (datasets pooled; needs statsmodels)")
 
     pl = sub.add_parser("plot", help="write the figures of a folder of records (PNG and PDF)")
-    pl.add_argument("folder", help="a folder of records (a sweep's --out, or a run's)")
-    pl.add_argument("--out", default=None, help="folder for the figures (default: FOLDER/figures)")
+    pl.add_argument("folder", nargs="+", help="folders of records (a sweep's --out, or a run's); several are pooled")
+    pl.add_argument("--out", default=None, help="folder for the figures (default: the first FOLDER/figures)")
     pl.add_argument("--record", default=None, help="name of the run to draw time courses from (default: the least non-zero sleep)")
     pl.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"], help="file formats (default: png pdf)")
 
@@ -285,7 +285,7 @@ def main(argv=None) -> int:
 
             from sleep_brian.plotting import make_figures
 
-            out = args.out or str(Path(args.folder) / "figures")
+            out = args.out or str(Path(args.folder[0]) / "figures")
             for f in make_figures(args.folder, out, formats=tuple(args.formats), record=args.record):
                 print(f)
             return 0

@@ -266,8 +266,8 @@ def _no_sleep_twin(records: list[dict], ex: dict):
     return None
 
 
-def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None) -> list[Path]:
-    """Every figure a folder of records supports, written to ``out_dir``; returns the files.
+def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None) -> list[Path]:
+    """Every figure one or more folders of records support, written to ``out_dir``; returns the files.
 
     A sweep gives ``accuracy_vs_sleep``; an example run (``record``, or the run with the least
     non-zero sleep) gives weights and responses over time, weight histograms across its first
@@ -278,14 +278,22 @@ def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None)
 
     from sleep_brian import store
 
-    folder, out_dir = Path(folder), Path(out_dir)
-    records = store.load_records(folder)
+    import pandas as pd
+
+    folders = [Path(f) for f in ([folders] if isinstance(folders, (str, Path)) else folders)]
+    out_dir = Path(out_dir)
+    records, home = [], {}
+    for f in folders:
+        for r in store.load_records(f):
+            records.append(r)
+            home[r["name"]] = f
     written: list[Path] = []
-    forgetting = folder / "forgetting.json"
-    if not records and not forgetting.exists():
-        raise ConfigError(f"no records under {folder}; run `sleep-brian sweep --out {folder}` (or `run`) first.")
+    forgetting = next((f / "forgetting.json" for f in folders if (f / "forgetting.json").exists()), None)
+    if not records and forgetting is None:
+        where = " ".join(map(str, folders))
+        raise ConfigError(f"no records under {where}; run `sleep-brian sweep --out FOLDER` (or `run`) first.")
     if records:
-        df = store.load(folder)
+        df = pd.concat([store.load(f) for f in folders], ignore_index=True)
         done = df[df["status"] != "failed"]
         if len(done) and "trained_pca_qda" in done:
             datasets = sorted(done["dataset"].unique())
@@ -295,7 +303,7 @@ def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None)
             written += save(fig, out_dir / "accuracy_vs_sleep", formats)
         ex = _example_record(records, record)
         if ex is not None:
-            arrays = store.load_arrays(folder / ex["name"])
+            arrays = store.load_arrays(home[ex["name"]] / ex["name"])
             tag = ex["name"].rsplit("_", 2)[0]
             stab = ex.get("stability") or {}
             if stab.get("weights"):
@@ -348,7 +356,7 @@ def make_figures(folder, out_dir, *, formats=FORMATS, record: str | None = None)
             if "raster_window_steps" in arrays:
                 ax = raster(arrays, dt_s=record_dt_s(ex), n_exc=ex["config"]["params"]["connectivity"]["n_exc"])
                 written += save(ax.figure, out_dir / "raster", formats)
-    if forgetting.exists():
+    if forgetting is not None:
         result = json.loads(forgetting.read_text())
         conds = result["conditions"]
         fig, axes = _figure(1, len(conds), size=(4.0, 3.5))
