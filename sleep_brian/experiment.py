@@ -686,6 +686,10 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
         build_info = {"reused": True, "key": key, "directory": str(dev.directory), "n_runs": len(preps), **dev.timings}
         for pos, (k, prep) in enumerate(zip(members, preps)):
             try:
+                # total_s of a run in a group counts its planning and its own run, not the
+                # group's build or the runs before it (the build's time is in "build").
+                plan_s, now = prep.t_plan - prep.t_start, time.perf_counter()
+                prep.t_start, prep.t_plan = now - plan_s, now
                 if progress:
                     _announce(prep)
                 data = run_data(prep.config.params, prep.plan.timeline, prep.plan.images, prep.connectivity)
