@@ -109,7 +109,8 @@ class SweepSpec:
 def pending(configs, out_dir, *, retry_failed: bool = False) -> list[RunConfig]:
     """The configurations without a finished record under ``out_dir`` (failed ones too if asked)."""
     out_dir = Path(out_dir)
-    store.recover(out_dir) if out_dir.exists() else None
+    if out_dir.exists():
+        store.recover(out_dir)
     todo = []
     for c in configs:
         f = out_dir / c.name() / store.RECORD_FILE
@@ -193,18 +194,20 @@ class _Progress:
         self.t0 = time.perf_counter()
         self.last = ""
         self.seen = (-1, -1)
+        self.seen_status: dict[str, str | None] = {}
 
     def counts(self) -> tuple[int, int]:
-        done = failed = 0
         for n in self.names:
+            if n in self.seen_status and self.seen_status[n] != "failed":
+                continue  # a finished record stays; a failed one may be retried and replaced
             f = self.out_dir / n / store.RECORD_FILE
             if f.exists():
-                done += 1
                 try:
-                    failed += store.load_record(f).get("status") == "failed"
-                except Exception:  # noqa: BLE001
-                    pass
-        return done, failed
+                    self.seen_status[n] = store.load_record(f).get("status")
+                except Exception:  # noqa: BLE001 - counted as done; the table will show it
+                    self.seen_status[n] = None
+        done = len(self.seen_status)
+        return done, sum(s == "failed" for s in self.seen_status.values())
 
     def update(self, final: bool = False) -> tuple[int, int]:
         done, failed = self.counts()

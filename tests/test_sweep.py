@@ -163,3 +163,33 @@ def test_killed_sweep_resumes_to_the_same_records(tmp_path):
     # the resumed sweep ran only what was missing: the records written before the kill are untouched
     for name, mtime in before.items():
         assert (killed / name / store.RECORD_FILE).stat().st_mtime_ns == mtime
+
+
+def _fashion_dir():
+    from sleep_brian.data import find_idx_dir
+    from sleep_brian.errors import SleepBrianError
+
+    try:
+        return find_idx_dir("fashion-mnist", None)
+    except SleepBrianError:
+        return None
+
+
+@pytest.mark.skipif(_fashion_dir() is None, reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+def test_retry_failed_reruns_only_the_failure(tmp_path):
+    """A run that failed (its data was missing) succeeds on --retry-failed once the data is there;
+    the sweep's summary counts it as no longer failed, and the good run is not redone."""
+    import shutil
+
+    src = _fashion_dir()
+    data = tmp_path / "data"
+    good = _tiny(0.0, 1, device="numpy", control=False)
+    late = _tiny(0.0, 2, dataset="fashion-mnist", device="numpy", data_dir=str(data), control=False)
+    first = run_sweep([good, late], tmp_path / "out", n_workers=1, progress=False)
+    assert first["failed"] == 1
+    mtime = (tmp_path / "out" / good.name() / store.RECORD_FILE).stat().st_mtime_ns
+    shutil.copytree(src, data)
+    again = run_sweep([good, late], tmp_path / "out", n_workers=1, progress=False, retry_failed=True)
+    assert again["ran"] == 1 and again["failed"] == 0
+    assert store.load_record(tmp_path / "out" / late.name())["status"] != "failed"
+    assert (tmp_path / "out" / good.name() / store.RECORD_FILE).stat().st_mtime_ns == mtime
