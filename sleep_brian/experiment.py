@@ -53,8 +53,12 @@ __all__ = [
     "RUNAWAY_FRACTION",
 ]
 
-#: A pathway with at least this fraction of its weights at the bound away from zero has run away.
+#: A pathway has run away when at least this fraction of its weights sits at the bound away
+#: from zero, or when its mean |w| has grown RUNAWAY_GROWTH-fold over training.
 RUNAWAY_FRACTION = 0.1
+RUNAWAY_GROWTH = 10.0
+#: A pathway with at least this fraction of its weights at either bound is saturated.
+SATURATED_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -347,8 +351,14 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     return out
 
 
-def _flags(weights: dict, rates: dict, p: ModelParams) -> dict:
-    """What makes a run's result suspect: NaN weights, runaway or saturated pathways, silence."""
+def _flags(weights: dict, rates: dict, p: ModelParams | None = None) -> dict:
+    """What makes a run's result suspect: NaN weights, runaway or saturated pathways, silence.
+
+    Runaway: >= RUNAWAY_FRACTION of a pathway's weights at the bound away from zero, or its mean
+    |w| grown >= RUNAWAY_GROWTH-fold (the authors' STDP without sleep: 0.15 -> 4.3, with 35 % of
+    the weights at the lower bound and the rest spread up to the upper one). Saturated: >=
+    SATURATED_FRACTION at either bound (bimodal STDP, or weights decayed onto the lower bound).
+    """
     flags = {"nan_weights": [], "runaway": [], "saturated": [], "silent": False}
     for pw, entry in weights.items():
         st = entry.get("final") or {}
@@ -358,9 +368,11 @@ def _flags(weights: dict, rates: dict, p: ModelParams) -> dict:
         if not st:
             continue
         far = st["frac_at_min"] if PATHWAY_ENDS[pw][2] else st["frac_at_max"]
-        if far >= RUNAWAY_FRACTION:
+        start = (entry.get("before_training") or {}).get("abs_mean", float("nan"))
+        growth = st["abs_mean"] / start if start and np.isfinite(start) else float("nan")
+        if far >= RUNAWAY_FRACTION or growth >= RUNAWAY_GROWTH:
             flags["runaway"].append(pw)
-        if st["saturation"] > 0.5:
+        if st["saturation"] >= SATURATED_FRACTION:
             flags["saturated"].append(pw)
     trained = rates.get("trained")
     if trained is not None and trained.get("rate_max_hz") == 0:
@@ -431,7 +443,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     stability = _stability(config, pl, arrays) if finite else {}
     dt_s = float(p.dt)
     return {
-        "status": "flagged" if (flags["nan_weights"] or flags["runaway"] or flags["silent"]) else "ok",
+        "status": "flagged" if (flags["nan_weights"] or flags["runaway"] or flags["saturated"] or flags["silent"]) else "ok",
         "accuracy": accuracy,
         "rates": rates,
         "weights": weights,

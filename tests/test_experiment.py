@@ -98,3 +98,27 @@ def test_sleep_noise_is_added_after_integration():
     dv = (np.asarray(g.v_) - float(p.neuron.v_rest)) * 1e3
     se = 2.0 / np.sqrt(2 * n)
     assert abs(dv.std() - 2.0) < 4 * se
+
+
+def test_flags_catch_runaway_saturation_and_silence():
+    from sleep_brian.experiment import _flags
+
+    def entry(start, end, at_min=0.0, at_max=0.0):
+        return {
+            "before_training": {"abs_mean": start},
+            "final": {"abs_mean": end, "frac_at_min": at_min, "frac_at_max": at_max, "saturation": at_min + at_max},
+        }
+
+    healthy = {"input_e": entry(0.15, 0.16), "i_e": entry(0.5, 0.45)}
+    assert _flags(healthy, {"trained": {"rate_max_hz": 3.0}}) == {
+        "nan_weights": [], "runaway": [], "saturated": [], "silent": False,
+    }  # fmt: skip
+    # the authors' STDP without sleep (measured): mean |w| 0.15 -> 4.3, 35 % at the lower bound
+    authors = {"input_e": entry(0.15, 4.3, at_min=0.35, at_max=0.003)}
+    f = _flags(authors, {})
+    assert f["runaway"] == ["input_e"] and f["saturated"] == ["input_e"]
+    # inhibitory weights run away toward their negative bound (frac_at_min)
+    f = _flags({"i_e": entry(0.5, 0.6, at_min=0.2)}, {})
+    assert f["runaway"] == ["i_e"] and f["saturated"] == []
+    f = _flags({"input_e": {"n_synapses": 3, "nan": True}}, {"trained": {"rate_max_hz": 0.0}})
+    assert f["nan_weights"] == ["input_e"] and f["silent"]
