@@ -6,6 +6,7 @@
 Sweep variants (:data:`VARIANTS`) combine a preset with a sleep rule and the sleep cap.
 """
 
+from models import paper
 from models.paper import (
     MODELS,
     VARIANTS,
@@ -17,13 +18,4 @@ from models.paper import (
     paper_model,
 )
 
-__all__ = [
-    "MODELS",
-    "VARIANTS",
-    "paper_model",
-    "authors_model",
-    "authors_schedule",
-    "get_model",
-    "get_schedule",
-    "get_variant",
-]
+__all__ = paper.__all__

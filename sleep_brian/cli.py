@@ -205,13 +205,10 @@ def _sweep(args) -> int:
         if not sep or not name or not path:
             raise ConfigError(f"--data-dir {item!r}: expected NAME=PATH, e.g. mnist=/data/mnist.")
         data_dirs[name] = path
-    overrides = {
-        k: v
-        for k, v in dict(
-            n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, presentation=args.presentation, wake_block=args.wake_block
-        ).items()
-        if v is not None
-    }
+    # None leaves a default in place (ScheduleParams.with_overrides)
+    overrides = dict(
+        n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, presentation=args.presentation, wake_block=args.wake_block
+    )
     spec = SweepSpec(
         datasets=tuple(args.datasets),
         variants=tuple(args.variants),
@@ -228,34 +225,40 @@ def _sweep(args) -> int:
         f"{summary['tasks']} tasks), {summary['failed']} failed; {summary['wall_s']:.0f} s"
     )
     if summary["total"] > summary["failed"]:
-        _stats(argparse.Namespace(folder=args.out, metric="trained_pca_qda", method="paired-t", csv=None, markdown=False, mixed=False))
+        print_stats(args.out)
     return 1 if summary["failed"] else 0
 
 
 def _stats(args) -> int:
+    return print_stats(args.folder, args.metric, method=args.method, csv=args.csv, markdown=args.markdown, mixed=args.mixed)
+
+
+def print_stats(folder, metric: str = "trained_pca_qda", *, method: str = "paired-t", csv=None,
+                markdown: bool = False, mixed: bool = False) -> int:
+    """Print the statistics table of a folder of records (what `sleep-brian stats` shows)."""
     from sleep_brian import statistics, store
     from sleep_brian.errors import ConfigError
 
-    df = store.load(args.folder)
+    df = store.load(folder)
     if df.empty:
-        raise ConfigError(f"no records under {args.folder}; run `sleep-brian sweep --out {args.folder}` first.")
-    if args.csv:
-        df.to_csv(args.csv, index=False)
+        raise ConfigError(f"no records under {folder}; run `sleep-brian sweep --out {folder}` first.")
+    if csv:
+        df.to_csv(csv, index=False)
     failed = df[df["status"] == "failed"]
     for _, r in failed.iterrows():
         print(f"failed: {r['name']}: {r['error']}")
-    summary = statistics.summarize(df, args.metric)
-    comparison = statistics.compare_to_baseline(df, args.metric, method=args.method)
-    if args.markdown:
-        untrained = args.metric.replace("trained_", "untrained_", 1)
-        base = statistics.summarize(df, untrained) if untrained != args.metric and untrained in df else None
+    summary = statistics.summarize(df, metric)
+    comparison = statistics.compare_to_baseline(df, metric, method=method)
+    if markdown:
+        untrained = metric.replace("trained_", "untrained_", 1)
+        base = statistics.summarize(df, untrained) if untrained != metric and untrained in df else None
         print(statistics.format_markdown(summary, comparison, base))
     else:
         print(statistics.format_table(summary, comparison))
-    if args.mixed:
+    if mixed:
         ok = df[df["status"] != "failed"]
         for variant in sorted(ok["variant"].unique()):
-            m = statistics.mixed_effects(ok, args.metric, variant=variant)
+            m = statistics.mixed_effects(ok, metric, variant=variant)
             print(f"\n{variant}: {m.iloc[0]['method'] + ' (' + m.iloc[0]['fit'] + ')' if len(m) else 'no levels besides 0'}")
             for _, r in m.iterrows():
                 print(f"  sleep {r['sleep_fraction']:g}: {r['estimate']:+.3f} (se {r['se']:.3f}, z {r['z']:.1f}, p {r['p']:.2g})")

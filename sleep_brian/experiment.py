@@ -33,7 +33,17 @@ from sleep_brian import devices, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError
-from sleep_brian.network import PATHWAY_ENDS, BuiltNetwork, build_network, draw_connectivity, run_data, settle_weights, weight_bounds
+from sleep_brian.network import (
+    PATHWAY_ENDS,
+    BuiltNetwork,
+    Connectivity,
+    build_network,
+    draw_connectivity,
+    initial_weight,
+    run_data,
+    settle_weights,
+    weight_bounds,
+)
 from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
 from sleep_brian.protocol import Test, Timeline, align_to, lower, paper_schedule, sleep_grid
 
@@ -45,6 +55,8 @@ __all__ = [
     "simulate",
     "brian_seed",
     "build_key",
+    "schedule_key",
+    "Streams",
     "plan",
     "response_counts",
     "versions",
@@ -351,7 +363,7 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     return out
 
 
-def _flags(weights: dict, rates: dict, p: ModelParams | None = None) -> dict:
+def _flags(weights: dict, rates: dict) -> dict:
     """What makes a run's result suspect: NaN weights, runaway or saturated pathways, silence.
 
     Runaway: >= RUNAWAY_FRACTION of a pathway's weights at the bound away from zero, or its mean
@@ -438,7 +450,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
             rc = [s["rank_corr"] for s in sleeps if np.isfinite(s["rank_corr"])]
             entry["sleep_rank_corr_mean"] = float(np.mean(rc)) if rc else float("nan")
         weights[pw] = entry
-    flags = _flags(weights, rates, p)
+    flags = _flags(weights, rates)
     finite = all(not w.get("nan") for w in weights.values())
     stability = _stability(config, pl, arrays) if finite else {}
     dt_s = float(p.dt)
@@ -464,15 +476,27 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
 
 
 @dataclass
+class Streams:
+    """The random streams of a run, all derived from its master seed (:func:`stream`)."""
+
+    connectivity: Connectivity
+    settle_rng: np.random.Generator
+    brian_seed: int
+
+    @classmethod
+    def derive(cls, params: ModelParams, seed: int) -> "Streams":
+        conn = draw_connectivity(params, np.random.default_rng(stream(seed, "connectivity")))
+        return cls(conn, np.random.default_rng(stream(seed, "settle")), brian_seed(seed))
+
+
+@dataclass
 class _Prepared:
     """A checked run, planned and with its random streams, ready to simulate."""
 
     config: RunConfig
     name: str
     plan: Plan
-    connectivity: object
-    settle_rng: np.random.Generator
-    brian_seed: int
+    streams: Streams
     t_start: float
     t_plan: float
 
@@ -487,17 +511,7 @@ def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
         store.check_writable(out_dir)
     store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
     pl = plan(config)
-    conn = draw_connectivity(config.params, np.random.default_rng(stream(config.seed, "connectivity")))
-    return _Prepared(
-        config=config,
-        name=name,
-        plan=pl,
-        connectivity=conn,
-        settle_rng=np.random.default_rng(stream(config.seed, "settle")),
-        brian_seed=brian_seed(config.seed),
-        t_start=t_start,
-        t_plan=time.perf_counter(),
-    )
+    return _Prepared(config, name, pl, Streams.derive(config.params, config.seed), t_start, time.perf_counter())
 
 
 def _announce(prep: _Prepared) -> None:
@@ -521,7 +535,7 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         "name": prep.name,
         "config": config.to_dict(),
         "seed": int(config.seed),
-        "brian_seed": prep.brian_seed,
+        "brian_seed": prep.streams.brian_seed,
         "device": config.device,
         "versions": versions(),
         "data": {
@@ -548,21 +562,22 @@ def brian_seed(seed: int) -> int:
 
 
 def simulate(params: ModelParams, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
-             lowering: str = "timed_array", build_root=None, progress: bool = False) -> tuple[dict, dict]:
+             lowering: str = "timed_array", build_root=None, progress: bool = False,
+             streams: Streams | None = None) -> tuple[dict, dict]:
     """Simulate a lowered protocol on a fresh network: the core of every run and protocol.
 
     Connectivity, the final decay catch-up and Brian2's generator derive from the master
-    ``seed`` (:func:`stream`). Returns ``(arrays, timings)``: spike trains of E and I
-    (``spike_i_*``, ``spike_step_*``), initial and final weights and connectivity per pathway,
-    and weight snapshots (see :func:`sleep_brian.network.snapshot_plan`).
+    ``seed`` (:class:`Streams`; pass ``streams`` if they are derived already). Returns
+    ``(arrays, timings)``: spike trains of E and I (``spike_i_*``, ``spike_step_*``), initial and
+    final weights and connectivity per pathway, and weight snapshots (see
+    :func:`sleep_brian.network.snapshot_plan`).
     """
-    conn = draw_connectivity(params, np.random.default_rng(stream(seed, "connectivity")))
-    settle_rng = np.random.default_rng(stream(seed, "settle"))
+    st = Streams.derive(params, seed) if streams is None else streams
     with devices.target(device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
-        b2.seed(brian_seed(seed))
-        built = build_network(params, timeline, images, None, connectivity=conn, lowering=lowering)
+        b2.seed(st.brian_seed)
+        built = build_network(params, timeline, images, None, connectivity=st.connectivity, lowering=lowering)
         dev.run(built.net, timeline.duration, report="stderr" if progress else None)
-        arrays = _read_back(params, built, timeline, settle_rng)
+        arrays = _read_back(params, built, timeline, st.settle_rng)
         timings = dict(dev.timings)
     return arrays, timings
 
@@ -593,24 +608,36 @@ def run(
         lowering=config.lowering,
         build_root=build_root,
         progress=progress,
+        streams=prep.streams,
     )
     return _finish(prep, arrays, timings, out_dir, overwrite)
+
+
+def schedule_key(config: RunConfig) -> str:
+    """Everything of a run's configuration that its compiled code depends on, known without
+    loading data: the model, the schedule, the device, the control and the lowering. Runs with
+    different keys never share a build (the sweep groups runs by it)."""
+    return store.config_key(
+        {
+            "params": to_dict(config.params),
+            "schedule": to_dict(config.schedule),
+            "device": config.device,
+            "control": config.control,
+            "lowering": config.lowering,
+        }
+    )
 
 
 def build_key(config: RunConfig, pl: Plan | None = None) -> str:
     """What a compiled program depends on: runs with equal keys can share one build.
 
-    Everything but the seed, the dataset and the order of the images: the model, the schedule,
-    the device, the number of images and the lowered timeline's regimes and spans.
+    :func:`schedule_key` plus the number of images and the lowered timeline's regimes and spans;
+    not the seed, the dataset or the order of the images.
     """
     pl = plan(config) if pl is None else pl
     tl = pl.timeline
     shape = {
-        "params": to_dict(config.params),
-        "schedule": to_dict(config.schedule),
-        "device": config.device,
-        "control": config.control,
-        "lowering": config.lowering,
+        "schedule_key": schedule_key(config),
         "n_images": int(len(pl.images)),
         "slot_steps": int(tl.slot_steps),
         "sleep": tl.sleep.astype(int).tolist(),
@@ -680,47 +707,41 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
         failed.add(k)
         fail(k, exc)
 
-    limit = {pw: min(p.connectivity.n(pw) for p in preps) for pw in PATHWAYS}
+    limit = {pw: min(p.streams.connectivity.n(pw) for p in preps) for pw in PATHWAYS}
     try:
-        ctx = devices.target(c0.device, build_root=build_root)
-        dev = ctx.__enter__()
-    except Exception as exc:  # noqa: BLE001
-        for k in members:
-            fail(k, exc)
-        return
-    try:
-        with devices.quiet_codegen_warnings():
+        with devices.target(c0.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
             dev.prepare_reuse()
             built = build_network(
-                c0.params, pl0.timeline, pl0.images, None, connectivity=first.connectivity, reusable=True, record_limit=limit
-            )
+                c0.params, pl0.timeline, pl0.images, None, connectivity=first.streams.connectivity,
+                reusable=True, record_limit=limit,
+            )  # fmt: skip
             dev.compile(built.net, pl0.timeline.duration)
-        build_info = {"reused": True, "key": key, "directory": str(dev.directory), "n_runs": len(preps), **dev.timings}
-        for pos, (k, prep) in enumerate(zip(members, preps)):
-            try:
-                # total_s of a run in a group counts its planning and its own run, not the
-                # group's build or the runs before it (the build's time is in "build").
-                plan_s, now = prep.t_plan - prep.t_start, time.perf_counter()
-                prep.t_start, prep.t_plan = now - plan_s, now
-                if progress:
-                    _announce(prep)
-                data = run_data(prep.config.params, prep.plan.timeline, prep.plan.images, prep.connectivity)
-                values = {built.data_arrays[n]: v for n, v in data.items()}
-                timings = dev.run_compiled(values, prep.brian_seed)
-                # Initial weights are the pathway's constant, for this run's synapse count.
-                w0 = {
-                    pw: np.full(prep.connectivity.n(pw), float(np.clip(getattr(prep.config.params.connectivity, pw).w0, *weight_bounds(prep.config.params, pw))))
-                    for pw in PATHWAYS
-                }
-                view = dataclasses.replace(built, connectivity=prep.connectivity, initial_weights=w0)
-                arrays = _read_back(prep.config.params, view, prep.plan.timeline, prep.settle_rng)
-                dev.discard_results()
-                results[k] = _finish(prep, arrays, timings, out_dir, overwrite, build={**build_info, "index": pos})
-            except Exception as exc:  # noqa: BLE001
-                fail_once(k, exc)
+            build_info = {"reused": True, "key": key, "directory": str(dev.directory), "n_runs": len(preps), **dev.timings}
+            for pos, (k, prep) in enumerate(zip(members, preps)):
+                try:
+                    results[k] = _run_compiled(dev, built, prep, out_dir, overwrite, progress, {**build_info, "index": pos})
+                except Exception as exc:  # noqa: BLE001 - recorded by fail, the others go on
+                    fail_once(k, exc)
     except Exception as exc:  # noqa: BLE001 - the build failed: every member not yet run fails
         for k in members:
             if results[k] is None and k not in failed:
                 fail_once(k, exc)
-    finally:
-        ctx.__exit__(None, None, None)
+
+
+def _run_compiled(dev, built: BuiltNetwork, prep: _Prepared, out_dir, overwrite, progress, build_info) -> RunResult:
+    """One run of a group on its compiled program: its data and seed in, its record out."""
+    # total_s of a run in a group counts its planning and its own run, not the group's build or
+    # the runs before it (the build's time is in "build").
+    plan_s, now = prep.t_plan - prep.t_start, time.perf_counter()
+    prep.t_start, prep.t_plan = now - plan_s, now
+    if progress:
+        _announce(prep)
+    params, conn = prep.config.params, prep.streams.connectivity
+    data = run_data(params, prep.plan.timeline, prep.plan.images, conn)
+    timings = dev.run_compiled({built.data_arrays[n]: v for n, v in data.items()}, prep.streams.brian_seed)
+    # The compiled network's handles, with this run's synapses and (constant) initial weights.
+    w0 = {pw: np.full(conn.n(pw), initial_weight(params, pw)) for pw in PATHWAYS}
+    view = dataclasses.replace(built, connectivity=conn, initial_weights=w0)
+    arrays = _read_back(params, view, prep.plan.timeline, prep.streams.settle_rng)
+    dev.discard_results()
+    return _finish(prep, arrays, timings, out_dir, overwrite, build=build_info)

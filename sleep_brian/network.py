@@ -33,6 +33,7 @@ __all__ = [
     "weight_bounds",
     "record_index",
     "run_data",
+    "initial_weight",
 ]
 
 #: (source group, target group, inhibitory presynapse) per pathway
@@ -195,6 +196,11 @@ def weight_bounds(params: ModelParams, pathway: str) -> tuple[float, float]:
     return c["w_lo"], c["w_hi"]
 
 
+def initial_weight(params: ModelParams, pathway: str) -> float:
+    """Every synapse's starting weight in ``pathway``: its ``w0``, within the bounds."""
+    return float(np.clip(getattr(params.connectivity, pathway).w0, *weight_bounds(params, pathway)))
+
+
 def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
     """Apply the decay still owed at the end of a run (the numpy twin of the Brian2 code)."""
     code, ns = decay_namespace(params, pathway)
@@ -275,8 +281,8 @@ def build_network(
         The lowered protocol (:func:`sleep_brian.protocol.lower`); its ``dt`` must equal ``params.dt``.
     images : array (n_images, n_input)
         Pixel intensities in [0, 1]; the timeline's image indices point into it.
-    rng : numpy Generator
-        Draws connectivity and the recorded-synapse subset.
+    rng : numpy Generator or None
+        Draws the connectivity when ``connectivity`` is not given.
     record_weights : bool
         Record weight snapshots right before and after every sleep (see :func:`snapshot_plan`).
     initial_weights : dict, optional
@@ -363,7 +369,6 @@ def build_network(
         src, tgt, inhibitory = PATHWAY_ENDS[pw]
         consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)
         consts["q_syn"] = q_syn
-        w0 = getattr(c, pw).w0
         decay_code, decay_ns = decay_namespace(params, pw)
         consts.update(decay_ns)
         S = b2.Synapses(
@@ -384,7 +389,7 @@ def build_network(
             S.connect(condition=f"conn_{pw}(i*ms, j) > 0.5", namespace={f"conn_{pw}": mask, "ms": b2.ms})
         else:
             S.connect(i=conn.i[pw], j=conn.j[pw])
-        w_const = float(np.clip(w0, consts["w_lo"], consts["w_hi"]))
+        w_const = initial_weight(params, pw)
         if initial_weights is not None and pw in initial_weights:
             if reusable:
                 raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")

@@ -108,19 +108,23 @@ def accuracy_vs_sleep(df, *, metric: str = "trained_pca_qda", dataset: str | Non
     return ax
 
 
-def weights_over_time(record: dict, *, pathway: str = "input_e", stat: str = "abs_mean", ax=None):
-    """A weight statistic of one pathway at every wake/sleep boundary, sleeps shaded."""
+def weights_over_time(record: dict, *, pathway="input_e", stat: str = "abs_mean", ax=None):
+    """A weight statistic of one pathway (or of each of a sequence of pathways) at every
+    wake/sleep boundary, sleeps shaded."""
     ax = new_axes() if ax is None else ax
     stab = record.get("stability") or {}
-    series = stab.get("weights", {}).get(pathway, {})
-    if stat not in series:
-        raise ConfigError(
-            f"the record has no {stat!r} over time for {pathway!r}; available: {', '.join(series) or 'none'}."
-        )
+    pathways = [pathway] if isinstance(pathway, str) else list(pathway)
+    for pw in pathways:
+        series = stab.get("weights", {}).get(pw, {})
+        if stat not in series:
+            raise ConfigError(f"the record has no {stat!r} over time for {pw!r}; available: {', '.join(series) or 'none'}.")
     _shade_sleeps(ax, record)
-    ax.plot(stab["t_s"], series[stat], marker=".", color="k", label=f"{pathway} {stat}")
+    for pw in pathways:
+        label = f"{pw} {stat}" if len(pathways) == 1 else pw
+        kw = {"color": "k"} if len(pathways) == 1 else {}
+        ax.plot(stab["t_s"], stab["weights"][pw][stat], marker=".", label=label, **kw)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel(f"{pathway}: {stat.replace('_', ' ')}")
+    ax.set_ylabel(f"{pathways[0] if len(pathways) == 1 else 'weights'}: {stat.replace('_', ' ')}")
     ax.legend(fontsize="small")
     return ax
 
@@ -312,13 +316,11 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
                 ]
                 fig, axes = _figure(len(stats), 1, size=(7.0, 2.0), sharex=True)
                 for s, ax in zip(stats, axes.flat):
-                    for pw in stab["weights"]:
-                        if s in stab["weights"][pw]:
-                            ax.plot(stab["t_s"], stab["weights"][pw][s], marker=".", label=pw)
-                    _shade_sleeps(ax, ex)
+                    have = tuple(pw for pw in stab["weights"] if s in stab["weights"][pw])
+                    weights_over_time(ex, pathway=have, stat=s, ax=ax)
                     ax.set_ylabel(s.replace("_", " "))
+                    ax.get_legend().remove()
                 axes.flat[0].legend(fontsize="x-small", ncol=5, loc="lower left")
-                axes.flat[-1].set_xlabel("time (s)")
                 axes.flat[0].set_title(f"weights over training: {tag}")
                 written += save(fig, out_dir / "weights_over_time", formats)
             twin = _no_sleep_twin(records, ex)

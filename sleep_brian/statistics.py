@@ -182,6 +182,18 @@ def mixed_effects(df, metric: str = "trained_pca_qda", *, variant: str | None = 
     return pd.DataFrame(rows)
 
 
+def _comparison_row(comparison, r):
+    """The row of ``comparison`` for the condition of summary row ``r`` (or None)."""
+    if comparison is None or not len(comparison):
+        return None
+    m = comparison[
+        (comparison["dataset"] == r["dataset"])
+        & (comparison["variant"] == r["variant"])
+        & np.isclose(comparison["sleep_fraction"], float(r["sleep_fraction"]))
+    ]
+    return m.iloc[0] if len(m) else None
+
+
 def format_markdown(summary, comparison=None, untrained=None) -> str:
     """The same table in Markdown (for a README); ``untrained``: a :func:`summarize` of the
     untrained control, shown as its own column per dataset and variant."""
@@ -200,12 +212,8 @@ def format_markdown(summary, comparison=None, untrained=None) -> str:
             f"{r['mean']:.3f} ± {r['sd']:.3f}", f"[{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]",
         ]  # fmt: skip
         if comparison is not None:
-            m = comparison[
-                (comparison["dataset"] == r["dataset"])
-                & (comparison["variant"] == r["variant"])
-                & np.isclose(comparison["sleep_fraction"], float(r["sleep_fraction"]))
-            ]
-            cells += [f"{m.iloc[0]['diff_mean']:+.3f}", f"{m.iloc[0]['p']:.2g}", f"{m.iloc[0]['sd_ratio']:.2f}"] if len(m) else ["", "", ""]
+            c = _comparison_row(comparison, r)
+            cells += [f"{c['diff_mean']:+.3f}", f"{c['p']:.2g}", f"{c['sd_ratio']:.2f}"] if c is not None else ["", "", ""]
         if untrained is not None:
             u = untrained[(untrained["dataset"] == r["dataset"]) & (untrained["variant"] == r["variant"])]
             cells.append(f"{u.iloc[0]['mean']:.3f} ± {u.iloc[0]['sd']:.3f}" if len(u) and float(r["sleep_fraction"]) == 0 else "")
@@ -224,15 +232,9 @@ def format_table(summary, comparison=None) -> str:
             f"{r['dataset']:<14}{r['variant']:<18}{r['sleep_fraction']:>6g}{r['n']:>4}{r['mean']:>8.3f}"
             f"{r['sd']:>7.3f}{'[' + format(r['ci_lo'], '.3f') + ', ' + format(r['ci_hi'], '.3f') + ']':>16}"
         )
-        if comparison is not None and len(comparison):
-            m = comparison[
-                (comparison["dataset"] == r["dataset"])
-                & (comparison["variant"] == r["variant"])
-                & np.isclose(comparison["sleep_fraction"], float(r["sleep_fraction"]))
-            ]
-            if len(m):
-                c = m.iloc[0]
-                line += f"{c['diff_mean']:>+8.3f}{c['p']:>8.3f}{c['sd_ratio']:>9.2f}"
+        c = _comparison_row(comparison, r)
+        if c is not None:
+            line += f"{c['diff_mean']:>+8.3f}{c['p']:>8.3f}{c['sd_ratio']:>9.2f}"
         lines.append(line)
     if len(summary):
         lines.append(f"\n{summary.iloc[0]['metric']}: {summary.iloc[0]['method']}")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sleep_brian import store
 from sleep_brian.errors import ConfigError
-from sleep_brian.experiment import RunConfig, run_many, versions
+from sleep_brian.experiment import RunConfig, run_many, schedule_key, versions
 
 __all__ = ["SweepSpec", "run_sweep", "sweep_tasks", "pending", "write_failure", "DEFAULT_SLEEP_FRACTIONS", "CONTROL"]
 
@@ -125,20 +125,11 @@ def pending(configs, out_dir, *, retry_failed: bool = False) -> list[RunConfig]:
     return todo
 
 
-def _schedule_key(c: RunConfig) -> str:
-    """Runs with equal keys compile to the same program (up to the data's shape)."""
-    from sleep_brian.params import to_dict
-
-    return store.config_key(
-        {"params": to_dict(c.params), "schedule": to_dict(c.schedule), "device": c.device, "control": c.control}
-    )
-
-
 def sweep_tasks(configs, n_workers: int) -> list[list[RunConfig]]:
     """Group runs by schedule (one build each); split groups while there are fewer than workers."""
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
-        groups.setdefault(_schedule_key(c), []).append(c)
+        groups.setdefault(schedule_key(c), []).append(c)
     tasks = list(groups.values())
     if tasks and len(tasks) < n_workers:
         parts = math.ceil(n_workers / len(tasks))
