@@ -45,18 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
     r.add_argument("--data-dir", default=None, help="folder with the IDX files (MNIST-like sets); see README for the search order")
-    r.add_argument("--model", default="paper", help="model preset: paper (corrected, default) or authors (their code's quirks)")
+    r.add_argument(
+        "--model",
+        default="paper",
+        help="paper (the corrected STDP-SNN, default), authors (their code's quirks) or sg-snn (the "
+        "surrogate-gradient baseline in PyTorch, with the same sleep between minibatches)",
+    )
     r.add_argument("--sleep", type=_fraction, default=0.1, help="sleep time per wake time, in [0, 1] (default: 0.1)")
     r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help=f"sleep weight decay rule (paper model: {m.sleep.rule})")
     r.add_argument("--sleep-cap", type=_quantity("second", "--sleep-cap"), default=None, help="longest sleep, e.g. 10s (paper model: no cap; authors: 10s)")
     r.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help=f"wake time between sleeps, e.g. 35s (default: {float(sch.wake_block):g}s)")
     r.add_argument("--stdp", choices=("causal", "authors"), default=None, help=f"STDP rule (paper model: {m.stdp.rule})")
     r.add_argument("--seed", type=_seed, default=1, help="master seed of the run (default: 1)")
-    r.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)} (default: cpp_standalone)")
-    r.add_argument("--n-train", type=_positive_int, default=None, help=f"training images (default: {sch.n_train})")
+    r.add_argument("--device", default=None, help=f"one of {', '.join(DEVICES)} (default: cpp_standalone); sg-snn: auto, cpu (default) or cuda")
+    r.add_argument("--n-train", type=_n_train, default=None, help=f"training images (default: {sch.n_train}; sg-snn: 6000 or the whole set if smaller; 'all': the whole set)")
     r.add_argument("--n-fit", type=_positive_int, default=None, help=f"training images the readout is fitted on (default: {sch.n_fit})")
-    r.add_argument("--n-test", type=_positive_int, default=None, help=f"test images (default: {sch.n_test})")
-    r.add_argument("--epochs", type=_positive_int, default=None, help=f"passes over the training images (default: {sch.epochs})")
+    r.add_argument("--n-test", type=_positive_int, default=None, help=f"test images (default: {sch.n_test}; sg-snn: the whole test set)")
+    r.add_argument("--epochs", type=_positive_int, default=None, help=f"passes over the training images (default: {sch.epochs}; sg-snn: 10)")
+    g = r.add_argument_group("sg-snn", "options of --model sg-snn (defaults: the paper's snnTorch network)")
+    g.add_argument("--sg-strength", choices=("paper", "matched"), default="paper", help="the paper's SG sleep, or the STDP-SNN's sleep at equal strength (default: paper)")
+    g.add_argument("--hidden", type=_positive_int, default=None, help="hidden neurons (default: 1000)")
+    g.add_argument("--steps", type=_positive_int, default=None, help="time steps per image (default: 100)")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="minibatch size (default: 128)")
+    g.add_argument("--recurrent", action="store_true", help="add hidden->hidden weights")
     r.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help=f"time per image, e.g. 100ms (default: {float(sch.presentation) * 1e3:g}ms)")
     r.add_argument("--no-control", action="store_true", help="skip the untrained control")
     r.add_argument(
@@ -73,12 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run a resumable sweep (datasets x variants x sleep x seeds) on Dask")
     w.add_argument("--datasets", nargs="+", default=["digits"], help=f"datasets (default: digits); any of {', '.join(DATASETS)}")
     w.add_argument("--data-dir", action="append", default=[], metavar="NAME=PATH", help="IDX folder of a dataset, e.g. mnist=/data/mnist (repeatable)")
-    w.add_argument("--variants", nargs="+", default=["paper"], help="model variants (default: paper); see models.VARIANTS")
+    w.add_argument("--variants", nargs="+", default=["paper"], help="model variants (default: paper); see models.VARIANTS and sleep_brian.sg.SG_VARIANTS (sg-snn, sg-snn-matched)")
     w.add_argument("--sleep", type=_fraction, nargs="+", default=None, help="sleep fractions (default: 0, 0.1, ..., 1)")
     w.add_argument("--seeds", type=_seed, nargs="+", default=[1, 2, 3, 4, 5], help="master seeds (default: 1 2 3 4 5)")
     w.add_argument("--device", default="cpp_standalone", help="Brian2 target (default: cpp_standalone)")
+    w.add_argument("--sg-device", choices=("auto", "cpu", "cuda"), default="cpu", help="torch device of sg-snn variants (default: cpu)")
+    w.add_argument("--epochs", type=_positive_int, default=None, help="sg-snn variants: training epochs (default: 10)")
     w.add_argument("--control", choices=("all", "baseline", "none"), default="baseline", help="untrained control in every run, only at sleep 0 (default), or none")
-    w.add_argument("--n-train", type=_positive_int, default=None, help=f"training images (default: {sch.n_train})")
+    w.add_argument("--n-train", type=_n_train, default=None, help=f"training images (default: {sch.n_train}; sg-snn: 6000 or the whole set if smaller)")
     w.add_argument("--n-fit", type=_positive_int, default=None, help=f"readout fit images (default: {sch.n_fit})")
     w.add_argument("--n-test", type=_positive_int, default=None, help=f"test images (default: {sch.n_test})")
     w.add_argument("--presentation", type=_quantity("ms", "--presentation"), default=None, help="time per image, e.g. 100ms")
@@ -90,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     st = sub.add_parser("stats", help="summarise a sweep folder: mean, sd, bootstrap CI, each sleep level vs 0")
     st.add_argument("folder", help="a folder of records (a sweep's --out)")
-    st.add_argument("--metric", default="trained_pca_qda", help="column to summarise (default: trained_pca_qda)")
+    st.add_argument(
+        "--metric",
+        default="accuracy",
+        help="column to summarise (default: accuracy, each model's headline: the PCA+QDA readout for the "
+        "STDP-SNN, the output spikes for the SG-SNN; e.g. trained_assignment, trained_pca_qda)",
+    )
     st.add_argument("--method", choices=("paired-t", "wilcoxon"), default="paired-t", help="test against sleep 0, paired by seed")
     st.add_argument("--csv", default=None, help="also write the per-run table here")
     st.add_argument("--markdown", action="store_true", help="print the table in Markdown, with the untrained control")
@@ -108,10 +126,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _n_train(text: str):
+    """``--n-train``: a positive integer, or ``all`` (sg-snn: the whole training set)."""
+    return "all" if text == "all" else _positive_int(text)
+
+
+def sg_config_from_args(args):
+    """An :class:`~sleep_brian.sg.SGConfig` from parsed ``run --model sg-snn`` arguments."""
+    import dataclasses
+
+    from sleep_brian.errors import ConfigError
+    from sleep_brian.sg import SGConfig, SGParams
+
+    stdp_only = {"--sleep-cap": args.sleep_cap, "--wake-block": args.wake_block, "--stdp": args.stdp,
+                 "--n-fit": args.n_fit, "--presentation": args.presentation}  # fmt: skip
+    given = [k for k, v in stdp_only.items() if v is not None]
+    if given or args.lowering != "timed_array" or args.no_control:
+        raise ConfigError(f"{', '.join(given) or '--lowering/--no-control'}: STDP-SNN options; --model sg-snn does not use them.")
+    changes = {"n_hidden": args.hidden, "steps": args.steps, "batch_size": args.batch_size, "epochs": args.epochs}
+    net = SGParams(**{k: v for k, v in changes.items() if v is not None})
+    if args.recurrent:
+        net = dataclasses.replace(net, recurrent=True)
+    return SGConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        strength=args.sg_strength,
+        sleep_rule=args.sleep_rule or ("power" if args.sg_strength == "paper" else "stochastic"),
+        sleep_fraction=args.sleep,
+        seed=args.seed,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        network=net,
+        device=args.device or "cpu",
+    )
+
+
 def config_from_args(args):
-    """A :class:`~sleep_brian.experiment.RunConfig` from parsed ``run`` arguments."""
+    """A :class:`~sleep_brian.experiment.RunConfig` (or, for ``--model sg-snn``, an
+    :class:`~sleep_brian.sg.SGConfig`) from parsed ``run`` arguments."""
     import models
+    from sleep_brian.errors import ConfigError
     from sleep_brian.experiment import RunConfig
+    from sleep_brian.sg import SG_MODEL
+
+    if args.model == SG_MODEL:
+        return sg_config_from_args(args)
+    sg_only = {"--hidden": args.hidden, "--steps": args.steps, "--batch-size": args.batch_size}
+    given = [k for k, v in sg_only.items() if v is not None] + (["--recurrent"] if args.recurrent else [])
+    given += ["--sg-strength"] if args.sg_strength != "paper" else []
+    if given:
+        raise ConfigError(f"{', '.join(given)}: options of --model sg-snn; the {args.model} model does not use them.")
+    if args.n_train == "all":
+        raise ConfigError("--n-train all is for --model sg-snn; give the STDP-SNN a number of images.")
 
     params = models.get_model(args.model)
     if args.stdp:
@@ -135,14 +201,49 @@ def config_from_args(args):
         params=params,
         schedule=schedule,
         seed=args.seed,
-        device=args.device,
+        device=args.device or "cpp_standalone",
         control=not args.no_control,
         lowering=args.lowering,
     )
 
 
+def format_sg_summary(record: dict) -> str:
+    """The accuracy and weight table of an SG-SNN record, as text."""
+    c, sl, t = record["config"], record["sleep"], record["timings"]
+    sp = c["sleep"]
+    lines = [
+        f"run {record['name']}\n  dataset {c['dataset']} ({record['data']['n_train']} training / "
+        f"{record['data']['n_test']} test images), model sg-snn ({c['network']['n_hidden']} hidden, "
+        f"{c['network']['steps']} steps, {c['network']['epochs']} epochs), seed {record['seed']}, {record['device']}",
+        f"  sleep {c['sleep_fraction']:g} ({sp['strength']} strength, {sp['decay']['rule']} decay): "
+        f"{sl['n_sleeps']} episodes of {sl['steps']} steps, one every {sl['every_batches'] or '-'} minibatches; "
+        f"wall time {t['total_s']:.1f} s (sleep {t['sleep_s']:.1f} s)",
+        "",
+        f"  accuracy (output spikes): test {record['accuracy']['trained']['accuracy_output']:.4f}, "
+        f"train {record['accuracy']['trained']['train_accuracy_output']:.4f}",
+        "",
+        f"  {'layer':<15}{'n':>8}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'entropy':>9}{'rho sleep':>10}",
+    ]
+    for k, e in record["weights"].items():
+        f = e.get("final")
+        if not f:
+            lines.append(f"  {k:<15}{e['n_synapses']:>8}  NaN weights")
+            continue
+        lines.append(
+            f"  {k:<15}{e['n_synapses']:>8}{e['before_training']['abs_mean']:>11.4f}{f['abs_mean']:>10.4f}"
+            f"{f['sd']:>9.4f}{f['entropy']:>9.4f}{e.get('sleep_rank_corr_mean', float('nan')):>10.3f}"
+        )
+    flags = record.get("flags", {})
+    if flags.get("nan_weights") or flags.get("runaway") or flags.get("silent"):
+        lines.append(f"  WARNING: NaN weights in {flags['nan_weights']}, runaway layers {flags['runaway']}"
+                     + (", output silent on the test set" if flags.get("silent") else ""))  # fmt: skip
+    return "\n".join(lines)
+
+
 def format_summary(record: dict) -> str:
     """The accuracy and stability table of a record, as text."""
+    if record.get("model") == "sg-snn":
+        return format_sg_summary(record)
     lines = []
     c = record["config"]
     lines.append(
@@ -209,6 +310,7 @@ def _sweep(args) -> int:
     overrides = dict(
         n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, presentation=args.presentation, wake_block=args.wake_block
     )
+    sg = {"epochs": args.epochs} if args.epochs else {}
     spec = SweepSpec(
         datasets=tuple(args.datasets),
         variants=tuple(args.variants),
@@ -218,6 +320,8 @@ def _sweep(args) -> int:
         data_dirs=data_dirs,
         schedule=overrides,
         control=args.control,
+        sg=sg,
+        sg_device=args.sg_device,
     )
     summary = run_sweep(spec, args.out, scheduler=args.scheduler, n_workers=args.workers, retry_failed=args.retry_failed, progress=not args.quiet)
     print(
@@ -233,7 +337,7 @@ def _stats(args) -> int:
     return print_stats(args.folder, args.metric, method=args.method, csv=args.csv, markdown=args.markdown, mixed=args.mixed)
 
 
-def print_stats(folder, metric: str = "trained_pca_qda", *, method: str = "paired-t", csv=None,
+def print_stats(folder, metric: str = "accuracy", *, method: str = "paired-t", csv=None,
                 markdown: bool = False, mixed: bool = False) -> int:
     """Print the statistics table of a folder of records (what `sleep-brian stats` shows)."""
     from sleep_brian import statistics, store
@@ -250,8 +354,9 @@ def print_stats(folder, metric: str = "trained_pca_qda", *, method: str = "paire
     summary = statistics.summarize(df, metric)
     comparison = statistics.compare_to_baseline(df, metric, method=method)
     if markdown:
-        untrained = metric.replace("trained_", "untrained_", 1)
-        base = statistics.summarize(df, untrained) if untrained != metric and untrained in df else None
+        untrained = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
+        have = untrained != metric and untrained in df and df[untrained].notna().any()
+        base = statistics.summarize(df, untrained) if have else None
         print(statistics.format_markdown(summary, comparison, base))
     else:
         print(statistics.format_table(summary, comparison))
@@ -298,9 +403,12 @@ def main(argv=None) -> int:
             print(format_summary(load_record(args.record)))
             return 0
         from sleep_brian.experiment import run
+        from sleep_brian.sg import SGConfig
+        from sleep_brian.sg import run as sg_run
 
         config = config_from_args(args)
-        result = run(config, out_dir=args.out, overwrite=args.overwrite, progress=not args.quiet)
+        runner = sg_run if isinstance(config, SGConfig) else run
+        result = runner(config, out_dir=args.out, overwrite=args.overwrite, progress=not args.quiet)
         print(format_summary(result.record))
         print(f"\n  record: {result.path}")
         return 0

@@ -73,8 +73,9 @@ def weight_stats(w, w_min, w_max, *, bound_tol: float = 1e-6) -> dict:
     ----------
     w : array-like
         The pathway's weights (flattened if not 1-D). Inhibitory pathways may be all negative.
-    w_min, w_max : float
-        Signed bounds of the weights, ``w_min < w_max`` (e.g. ``-1, 0`` for inhibition).
+    w_min, w_max : float or None
+        Signed bounds of the weights, ``w_min < w_max`` (e.g. ``-1, 0`` for inhibition). Both
+        None: unbounded weights (the SG-SNN's); the fractions at the bounds are then NaN.
     bound_tol : float, default=1e-6
         A weight counts as at a bound when within ``bound_tol * (w_max - w_min)`` of it.
         Weights beyond a bound count as at it.
@@ -97,8 +98,9 @@ def weight_stats(w, w_min, w_max, *, bound_tol: float = 1e-6) -> dict:
         If the bounds are not finite with ``w_min < w_max``, ``bound_tol`` is negative, or
         ``w`` has NaN or infinite entries.
     """
-    lo = _finite_real(w_min, "w_min", "the lower weight bound")
-    hi = _finite_real(w_max, "w_max", "the upper weight bound")
+    unbounded = w_min is None and w_max is None
+    lo = -1.0 if unbounded else _finite_real(w_min, "w_min", "the lower weight bound")
+    hi = 1.0 if unbounded else _finite_real(w_max, "w_max", "the upper weight bound")
     if not lo < hi:
         raise ConfigError(
             f"w_min={w_min!r} is not below w_max={w_max!r}; expected the signed interval "
@@ -123,8 +125,8 @@ def weight_stats(w, w_min, w_max, *, bound_tol: float = 1e-6) -> dict:
         )
 
     atol = tol * (hi - lo)
-    low_mask = w <= lo + atol
-    high_mask = w >= hi - atol
+    low_mask = np.zeros(n, bool) if unbounded else w <= lo + atol
+    high_mask = np.zeros(n, bool) if unbounded else w >= hi - atol
     a = np.abs(w)
     total = float(a.sum())
     if total > 0:
@@ -141,11 +143,11 @@ def weight_stats(w, w_min, w_max, *, bound_tol: float = 1e-6) -> dict:
         "abs_min": float(a.min()),
         "abs_max": float(a.max()),
         "abs_sum": total,
-        "frac_at_min": float(low_mask.mean()),
-        "frac_at_max": float(high_mask.mean()),
+        "frac_at_min": math.nan if unbounded else float(low_mask.mean()),
+        "frac_at_max": math.nan if unbounded else float(high_mask.mean()),
         # A union, not a sum: with a huge bound_tol the two bands overlap and a weight in both
         # must count once.
-        "saturation": float(np.mean(low_mask | high_mask)),
+        "saturation": math.nan if unbounded else float(np.mean(low_mask | high_mask)),
         "entropy": entropy,
         "n_effective": n_effective,
         "n": int(n),

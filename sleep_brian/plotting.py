@@ -82,7 +82,7 @@ def _shade_sleeps(ax, record: dict) -> None:
         ax.axvspan(sp["start_s"], sp["stop_s"], color=SLEEP_COLOUR, alpha=0.35, lw=0, label="sleep" if i == 0 else None)
 
 
-def accuracy_vs_sleep(df, *, metric: str = "trained_pca_qda", dataset: str | None = None, ax=None):
+def accuracy_vs_sleep(df, *, metric: str = "accuracy", dataset: str | None = None, ax=None):
     """Mean accuracy against sleep fraction, one line per variant, with bootstrap 95 % CIs;
     the untrained control (mean over the runs that have it) as a dashed line."""
     from sleep_brian import statistics
@@ -98,7 +98,7 @@ def accuracy_vs_sleep(df, *, metric: str = "trained_pca_qda", dataset: str | Non
         x, m = g["sleep_fraction"].to_numpy(float), g["mean"].to_numpy(float)
         err = np.vstack([m - g["ci_lo"].to_numpy(float), g["ci_hi"].to_numpy(float) - m])
         ax.errorbar(x, m, yerr=err, marker="o", capsize=3, label=str(variant))
-    untrained = metric.replace("trained_", "untrained_", 1)
+    untrained = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
     if untrained != metric and untrained in df.columns and np.isfinite(df[untrained].astype(float)).any():
         ax.axhline(float(np.nanmean(df[untrained].astype(float))), ls="--", color="grey", label="untrained")
     ax.set_xlabel("sleep fraction (sleep time / wake time)")
@@ -240,12 +240,41 @@ def forgetting_matrix(acc_matrix, *, task_names=None, ax=None):
     return ax
 
 
+def sg_weights_over_training(records: list[dict], *, layer: str = "input_hidden", stat: str = "abs_mean",
+                             variant: str | None = None, dataset: str | None = None, ax=None):
+    """An SG-SNN weight statistic of one layer at the end of every epoch, one line per sleep
+    fraction (mean over seeds), for one variant and dataset (default: the first of each)."""
+    ax = new_axes() if ax is None else ax
+    sg = [r for r in records if r.get("model") == "sg-snn" and r.get("status") != "failed" and r.get("stability")]
+    if not sg:
+        raise ConfigError("no SG-SNN records with weight statistics to plot.")
+    variant = variant or sorted({r["config"]["variant"] for r in sg})[0]
+    dataset = dataset or sorted({r["config"]["dataset"] for r in sg})[0]
+    sel = [r for r in sg if r["config"]["variant"] == variant and r["config"]["dataset"] == dataset]
+    by_level: dict[float, list] = {}
+    for r in sel:
+        series = r["stability"]["weights"].get(layer, {}).get(stat)
+        if series is None:
+            raise ConfigError(f"{r['name']} has no {stat!r} for layer {layer!r}.")
+        by_level.setdefault(r["config"]["sleep_fraction"], []).append((r["stability"]["epoch"], series))
+    for i, (level, runs) in enumerate(sorted(by_level.items())):
+        epochs = runs[0][0]
+        mean = np.mean([s for _, s in runs if len(s) == len(epochs)], axis=0)
+        ax.plot(epochs, mean, ".-", color=f"C{i}", label=f"sleep {level:g} (n={len(runs)})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{layer}: {stat.replace('_', ' ')}")
+    ax.set_title(f"{variant}, {dataset}")
+    ax.legend(fontsize="x-small")
+    return ax
+
+
 def _example_record(records: list[dict], name: str | None):
     if name is not None:
         for r in records:
             if r.get("name") == name:
                 return r
         raise ConfigError(f"no record named {name!r} in the folder.")
+    records = [r for r in records if r.get("model", "paper") != "sg-snn"]  # time courses are the STDP-SNN's
     ok = [r for r in records if r.get("status") != "failed" and r.get("timeline", {}).get("n_sleeps", 0) > 0]
     ok = ok or [r for r in records if r.get("status") != "failed"]
     if not ok:
@@ -299,7 +328,7 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
     if records:
         df = pd.concat([store.load(f) for f in folders], ignore_index=True)
         done = df[df["status"] != "failed"]
-        if len(done) and "trained_pca_qda" in done:
+        if len(done) and "accuracy" in done and done["accuracy"].notna().any():
             datasets = sorted(done["dataset"].unique())
             fig, axes = _figure(1, len(datasets))
             for ds, ax in zip(datasets, axes.flat):
@@ -358,6 +387,15 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
             if "raster_window_steps" in arrays:
                 ax = raster(arrays, dt_s=record_dt_s(ex), n_exc=ex["config"]["params"]["connectivity"]["n_exc"])
                 written += save(ax.figure, out_dir / "raster", formats)
+    sg = [r for r in records if r.get("model") == "sg-snn" and r.get("status") != "failed" and r.get("stability")]
+    if sg:
+        variants = sorted({r["config"]["variant"] for r in sg})
+        layers = ("input_hidden", "hidden_output")
+        fig, axes = _figure(len(variants), len(layers), size=(4.0, 3.0))
+        for row, v in enumerate(variants):
+            for col, layer in enumerate(layers):
+                sg_weights_over_training(sg, layer=layer, variant=v, ax=axes[row, col])
+        written += save(fig, out_dir / "sg_weights_over_training", formats)
     if forgetting is not None:
         result = json.loads(forgetting.read_text())
         conds = result["conditions"]

@@ -211,6 +211,10 @@ def flatten(record: dict) -> dict:
         for k, v in acc.items():
             if isinstance(v, (int, float)):
                 row[f"{tag}_{k.removeprefix('accuracy_')}"] = v
+    # Each model's headline accuracy in one column, so STDP-SNN and SG-SNN runs share a table:
+    # the paper's PCA+QDA readout of the STDP-SNN, the SG-SNN's own output spikes.
+    row["accuracy"] = row.get("trained_pca_qda", row.get("trained_output"))
+    row["untrained_accuracy"] = row.get("untrained_pca_qda")
     for tag, rates in record.get("rates", {}).items():
         for k in ("rate_mean_hz", "frac_silent"):
             if k in rates:

@@ -55,8 +55,14 @@ class SweepSpec:
     seeds : master seeds
     device : Brian2 target
     data_dirs : per dataset name, the folder of its IDX files (where not found by default)
-    schedule : overrides of every variant's schedule (e.g. ``n_train=300``); None keeps defaults
+    schedule : overrides of every variant's schedule (e.g. ``n_train=300``); None keeps defaults.
+        ``n_train`` and ``n_test`` also apply to SG-SNN variants.
     control : one of :data:`CONTROL`
+    sg : overrides of the SG-SNN's :class:`~sleep_brian.sg.SGParams` (e.g. ``epochs=3``)
+    sg_device : torch device of the SG-SNN variants (``cpu``, ``cuda`` or ``auto``)
+
+    Variants named in :data:`sleep_brian.sg.SG_VARIANTS` (``sg-snn``, ``sg-snn-matched``) are
+    SG-SNN runs (:class:`~sleep_brian.sg.SGConfig`), the others STDP-SNN runs.
     """
 
     datasets: tuple = ("digits",)
@@ -67,6 +73,8 @@ class SweepSpec:
     data_dirs: dict = field(default_factory=dict)
     schedule: dict = field(default_factory=dict)
     control: str = "baseline"
+    sg: dict = field(default_factory=dict)
+    sg_device: str = "cpu"
 
     def __post_init__(self):
         for name in ("datasets", "variants", "sleep_fractions", "seeds"):
@@ -81,11 +89,27 @@ class SweepSpec:
 
     def configs(self) -> list[RunConfig]:
         """Every run of the sweep (checked: a bad value fails here, before anything runs)."""
+        import dataclasses
+
         import models
+        from sleep_brian.sg import SG_VARIANTS, SGConfig, SGParams
 
         out = []
         for dataset in self.datasets:
             for variant in self.variants:
+                if variant in SG_VARIANTS:
+                    net = dataclasses.replace(SGParams(), **self.sg)
+                    sizes = {k: self.schedule.get(k) for k in ("n_train", "n_test")}
+                    for r in self.sleep_fractions:
+                        for seed in self.seeds:
+                            out.append(SGConfig.for_variant(
+                                variant, dataset=dataset, data_dir=self.data_dirs.get(dataset), sleep_fraction=r,
+                                seed=seed, network=net, device=self.sg_device, **sizes,
+                            ))  # fmt: skip
+                    continue
+                if variant not in models.VARIANTS:
+                    known = ", ".join([*models.VARIANTS, *SG_VARIANTS])
+                    raise ConfigError(f"unknown variant {variant!r}; choose one of {known}.")
                 preset, params, schedule = models.get_variant(variant, **self.schedule)
                 for r in self.sleep_fractions:
                     for seed in self.seeds:
@@ -127,9 +151,12 @@ def pending(configs, out_dir, *, retry_failed: bool = False) -> list[RunConfig]:
 
 def sweep_tasks(configs, n_workers: int) -> list[list[RunConfig]]:
     """Group runs by schedule (one build each); split groups while there are fewer than workers."""
+    from sleep_brian.sg import SGConfig
+
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
-        groups.setdefault(schedule_key(c), []).append(c)
+        # an SG-SNN run compiles nothing: each is a task of its own
+        groups.setdefault(c.name() if isinstance(c, SGConfig) else schedule_key(c), []).append(c)
     tasks = list(groups.values())
     if tasks and len(tasks) < n_workers:
         parts = math.ceil(n_workers / len(tasks))
@@ -165,7 +192,20 @@ def _run_task(configs: list[RunConfig], out_dir: str, build_root: str | None) ->
         failed.append(config.name())
         write_failure(out_dir, config, exc)
 
-    run_many(configs, out_dir=out_dir, overwrite=True, progress=False, build_root=build_root, on_error=on_error)
+    from sleep_brian.sg import SGConfig
+
+    sg = [c for c in configs if isinstance(c, SGConfig)]
+    if sg:
+        from sleep_brian.sg import run as sg_run
+
+        for c in sg:
+            try:
+                sg_run(c, out_dir=out_dir, overwrite=True, progress=False)
+            except Exception as exc:  # noqa: BLE001 - recorded as failed, the others go on
+                on_error(c, exc)
+    brian = [c for c in configs if not isinstance(c, SGConfig)]
+    if brian:
+        run_many(brian, out_dir=out_dir, overwrite=True, progress=False, build_root=build_root, on_error=on_error)
     return len(failed)
 
 

@@ -246,3 +246,12 @@ def test_forgetting_single_task():
 def test_forgetting_config_errors(A):
     with pytest.raises(ConfigError):
         forgetting_metrics(A)
+
+
+def test_weight_stats_without_bounds_reports_no_saturation():
+    """Unbounded weights (the SG-SNN's): every statistic but the fractions at the bounds."""
+    w = np.array([-0.5, 0.25, 1.0, 0.0])
+    st = weight_stats(w, None, None)
+    assert math.isnan(st["frac_at_min"]) and math.isnan(st["frac_at_max"]) and math.isnan(st["saturation"])
+    assert st["abs_mean"] == pytest.approx(0.4375) and st["mean"] == pytest.approx(0.1875)
+    assert st["n_effective"] == pytest.approx(1.75**2 / (0.25 + 0.0625 + 1.0))

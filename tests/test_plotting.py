@@ -31,13 +31,13 @@ def test_accuracy_vs_sleep_draws_one_line_per_variant_with_cis():
             for s in (1, 2, 3):
                 rows.append(dict(dataset="digits", variant=v, sleep_fraction=r, seed=s, status="ok",
                                  trained_pca_qda=base + 0.01 * s + r / 10, untrained_pca_qda=0.8))  # fmt: skip
-    ax = plotting.accuracy_vs_sleep(pd.DataFrame(rows), dataset="digits")
+    ax = plotting.accuracy_vs_sleep(pd.DataFrame(rows), metric="trained_pca_qda", dataset="digits")
     assert len(ax.containers) == 2  # two errorbar series
     means = ax.containers[0].lines[0].get_ydata()
     np.testing.assert_allclose(means, [0.52, 0.53, 0.57])
     assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == pytest.approx(0.8) for line in ax.lines)
     with pytest.raises(ConfigError, match="no runs"):
-        plotting.accuracy_vs_sleep(pd.DataFrame(rows), dataset="mnist")
+        plotting.accuracy_vs_sleep(pd.DataFrame(rows), metric="trained_pca_qda", dataset="mnist")
 
 
 def test_time_courses_shade_every_sleep(tiny_run):
