@@ -494,3 +494,18 @@ def test_per_step_decay_of_the_input_layer_composes_into_one_step():
     for _ in range(30):
         decay_(w_in, sp.decay, 1)
     torch.testing.assert_close(net.fc1.weight.detach().double(), w_in, rtol=2e-6, atol=1e-9)  # float32 weights
+
+
+def test_recurrent_run_sleeps_with_stdp_on_the_hidden_weights():
+    net = dataclasses.replace(TINY, recurrent=True)
+    res = sgx.run(SGConfig(dataset="digits", sleep_fraction=0.5, n_train=200, n_test=100, network=net), progress=False)
+    assert "hidden_hidden" in res.record["weights"]
+    w = res.arrays["w_final_hidden_hidden"].reshape(net.n_hidden, net.n_hidden)
+    assert np.all(np.diag(w) == 0)  # no self-connections, after STDP in sleep too
+    assert res.record["sleep"]["n_sleeps"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised where torch sees no GPU")
+def test_cuda_without_a_gpu_says_so():
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        sgx.run(SGConfig(device="cuda", n_train=100, n_test=50, network=TINY), progress=False)

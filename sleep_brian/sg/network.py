@@ -53,6 +53,12 @@ class SGNetwork(nn.Module):
         self.fc1 = nn.Linear(p.n_input, p.n_hidden)
         self.fc2 = nn.Linear(p.n_hidden, p.n_output)
         self.rec = nn.Linear(p.n_hidden, p.n_hidden, bias=False) if p.recurrent else None
+        if self.rec is not None:
+            # No self-connections (as E->E in the Brian2 model): a zero diagonal whose gradient
+            # is zeroed too, so Adam never moves it (its moments stay 0).
+            with torch.no_grad():
+                self.rec.weight.fill_diagonal_(0.0)
+            self.rec.weight.register_hook(lambda g: g.clone().fill_diagonal_(0.0))
 
     def weight_layers(self) -> dict[str, torch.Tensor]:
         """The weight matrices (no biases) by layer name, in a fixed order."""
