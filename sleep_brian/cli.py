@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-control", action="store_true", help="skip the untrained control")
     r.add_argument(
         "--lowering",
-        choices=("timed_array", "network_operation"),
+        choices=("timed_array", "network_operation", "genn"),
         default="timed_array",
         help="how the schedule reaches the network: compiled TimedArrays (any device) or a Python "
         "NetworkOperation (numpy/cython only; same results, easier to read); default: timed_array",
@@ -220,7 +220,7 @@ def format_sg_summary(record: dict) -> str:
         f"wall time {t['total_s']:.1f} s (sleep {t['sleep_s']:.1f} s)",
         "",
         f"  accuracy (output spikes): test {record['accuracy']['trained']['accuracy_output']:.4f}, "
-        f"train {record['accuracy']['trained']['train_accuracy_output']:.4f}",
+        f"train (last epoch) {record['history']['epochs'][-1]['train_accuracy']:.4f}",
         "",
         f"  {'layer':<15}{'n':>8}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'entropy':>9}{'rho sleep':>10}",
     ]
