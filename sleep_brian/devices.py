@@ -9,7 +9,9 @@ numpy              runtime, pure Python/numpy     works everywhere; slow; the re
 cython             runtime, compiled per object   first compile of a model takes minutes
 cpp_standalone     one C++ program per schedule   fastest on CPU; builds in a fresh folder;
                                                  reruns with new data and seeds (brian2>=2.6)
-genn               brian2genn (GPU / GeNN CPU)    not yet available in this version
+genn               brian2genn (GPU / GeNN CPU)    one run per build; GeNN 4.x from GENN_PATH;
+                                                 brian2 < 2.6 ([genn] extra); GPU when one is
+                                                 visible, else GeNN's CPU backend
 cuda_standalone    brian2cuda (NVIDIA GPU)        not yet available in this version
 =================  ============================  =========================================
 
@@ -60,6 +62,9 @@ __all__ = [
     "quiet_codegen_warnings",
     "reuse_supported",
     "SEED_ENV",
+    "GENN_BACKEND_ENV",
+    "genn_backend",
+    "lowering_for",
 ]
 
 #: Environment variable from which a reusable standalone build reseeds Brian2's generators.
@@ -100,13 +105,8 @@ def reuse_supported(name: str) -> bool:
         return False
 
 RUNTIME = ("numpy", "cython")
-STANDALONE = ("cpp_standalone",)
+STANDALONE = ("cpp_standalone", "genn")
 NOT_YET = {
-    "genn": (
-        "the GeNN target (brian2genn) is not yet available in sleep-brian; it is planned (issue 5). "
-        "It will need `pip install brian2genn` in an environment with brian2 < 2.6 and GeNN 4.x "
-        "(GENN_PATH). Use --device cpp_standalone for now."
-    ),
     "cuda_standalone": (
         "the CUDA target (brian2cuda) is not yet available in sleep-brian; it is planned (issue 5). "
         "It will need `pip install brian2cuda` with its matching brian2 pin and an NVIDIA GPU. "
@@ -115,6 +115,63 @@ NOT_YET = {
 }
 DEVICES = RUNTIME + STANDALONE + tuple(NOT_YET)
 
+#: Environment variable that forces GeNN's backend: ``cpu`` or ``cuda`` (default: ``cuda`` when
+#: ``nvidia-smi`` lists a GPU, else ``cpu``).
+GENN_BACKEND_ENV = "SLEEP_BRIAN_GENN_BACKEND"
+
+_GENN_HELP = "see the README, section 'GeNN': pip install 'sleep-brian[genn]' and a GeNN 4.x source tree in GENN_PATH"
+
+
+def _check_genn() -> None:
+    """brian2genn importable with a brian2 it supports, and GENN_PATH a GeNN 4.x tree."""
+    try:
+        import brian2genn  # noqa: F401
+    except ImportError as exc:
+        raise DeviceError(
+            f"device 'genn' needs brian2genn, which is not installed ({exc}); brian2genn 1.7 needs brian2 < 2.6: "
+            f"`pip install 'sleep-brian[genn]'` in its own environment ({_GENN_HELP})."
+        ) from exc
+    genn_path = os.environ.get("GENN_PATH")
+    if not genn_path:
+        raise DeviceError(f"device 'genn': GENN_PATH is not set; point it at a GeNN 4.x source tree ({_GENN_HELP}).")
+    version_file = Path(genn_path) / "version.txt"
+    try:
+        version = version_file.read_text().strip()
+    except OSError:
+        raise DeviceError(
+            f"device 'genn': GENN_PATH={genn_path} is not a GeNN source tree (no {version_file}); {_GENN_HELP}."
+        ) from None
+    if not version.startswith("4."):
+        raise DeviceError(f"device 'genn': GENN_PATH holds GeNN {version}; brian2genn needs GeNN 4.x (4.9.0 tested).")
+    if shutil.which(os.environ.get("CXX", "g++")) is None or shutil.which("make") is None:
+        raise DeviceError("device 'genn' builds C++ code: `apt-get install g++ make`.")
+
+
+def genn_backend() -> str:
+    """``'cuda'`` or ``'cpu'``: GeNN's backend for the next genn run (:data:`GENN_BACKEND_ENV`)."""
+    forced = os.environ.get(GENN_BACKEND_ENV, "").strip().lower()
+    if forced:
+        if forced not in ("cpu", "cuda"):
+            raise DeviceError(f"{GENN_BACKEND_ENV}={forced!r}; expected 'cpu' or 'cuda'.")
+        return forced
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return "cpu"
+    import subprocess
+
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return "cpu"
+    return "cuda" if out.returncode == 0 and "GPU" in out.stdout else "cpu"
+
+
+def lowering_for(name: str, lowering: str = "timed_array") -> str:
+    """The lowering a device runs: GeNN's rules need the ``genn`` lowering (chosen for the user)."""
+    if name == "genn" and lowering == "timed_array":
+        return "genn"
+    return lowering
+
 
 def check_device(name: str) -> str:
     """Validate a device name; return it. Raise :class:`DeviceError` with the fix otherwise."""
@@ -122,6 +179,8 @@ def check_device(name: str) -> str:
         raise DeviceError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}.")
     if name in NOT_YET:
         raise DeviceError(f"device {name!r}: {NOT_YET[name]}")
+    if name == "genn":
+        _check_genn()
     if name == "cython":
         try:
             import Cython  # noqa: F401
@@ -164,6 +223,21 @@ class Device:
     directory: Path | None = None
     timings: dict = field(default_factory=dict)
     n_runs: int = 0
+    genn_backend: str | None = None
+
+    def seed(self, seed: int) -> None:
+        """Seed Brian2's random numbers for the network built in this block.
+
+        GeNN refuses ``b2.seed()``: there the host generator (``run_regularly`` code) and C's
+        ``rand()`` (from which brian2genn seeds every group's device generators) are seeded at
+        the start of ``main`` instead, so a seed still gives the same run (with GeNN's own
+        random streams, not those of the other targets).
+        """
+        s = int(seed)
+        if self.name == "genn":
+            b2.device.insert_code("main", f"rk_seed({s}UL, brian::_mersenne_twister_states[0]); srand({s}u);")
+        else:
+            b2.seed(s)
 
     @property
     def standalone(self) -> bool:
@@ -182,7 +256,11 @@ class Device:
         t0 = time.perf_counter()
         net.run(duration, report=report, report_period=report_period)
         t1 = time.perf_counter()
-        if self.standalone:
+        if self.name == "genn":
+            # GeNN builds and runs on run() (its single run): code generation, GeNN's model
+            # build, compilation and the simulation are one step here.
+            self.timings.update(build_and_run_s=t1 - t0, genn_backend=self.genn_backend)
+        elif self.standalone:
             b2.device.build(directory=str(self.directory), compile=True, run=True, clean=False)
             t2 = time.perf_counter()
             self.timings.update(codegen_s=t1 - t0, build_and_run_s=t2 - t1)
@@ -303,6 +381,10 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
     prefs = b2.prefs
     old_target = prefs.codegen.target
     old_make_args = list(prefs.devices.cpp_standalone.extra_make_args_unix)
+    # brian2genn changes these globally when selected; restore them so later runs are unaffected.
+    old_schedule = list(prefs.core.network.default_schedule)
+    old_loop_invariant = prefs.codegen.loop_invariant_optimisations
+    backend = None
     try:
         if name in RUNTIME:
             b2.set_device("runtime")
@@ -314,10 +396,14 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
             except OSError as exc:
                 raise ConfigError(f"cannot create build folder {root}: {exc}") from exc
             directory = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=root))
-            b2.set_device(name, directory=str(directory), build_on_run=False)
+            if name == "genn":
+                backend = genn_backend()
+                _select_genn(directory, backend)
+            else:
+                b2.set_device(name, directory=str(directory), build_on_run=False)
             # Two cores on the reference machine; more make jobs than cores only costs memory.
             prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 2}"]
-        yield Device(name=name, directory=directory)
+        yield Device(name=name, directory=directory, genn_backend=backend)
     finally:
         if name not in RUNTIME:
             b2.device.reinit()
@@ -327,3 +413,20 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
                 shutil.rmtree(directory, ignore_errors=True)
         prefs.codegen.target = old_target
         prefs.devices.cpp_standalone.extra_make_args_unix = old_make_args
+        prefs.core.network.default_schedule = old_schedule
+        prefs.codegen.loop_invariant_optimisations = old_loop_invariant
+
+
+def _select_genn(directory: Path, backend: str) -> None:
+    """Select brian2genn's device (it builds and runs on ``run()``: one run per build)."""
+    import brian2genn  # noqa: F401  (registers the 'genn' device)
+    import brian2genn.device as genn_device
+
+    # brian2genn keeps the network's objects in a set: the order in which it initialises the
+    # groups' random states (from C rand()) changes from build to build, and a seeded run is not
+    # reproducible. Sort them by name (checked: two builds then give identical results).
+    if not getattr(genn_device, "_sleep_brian_sorted", False):
+        unsorted = genn_device._get_all_objects
+        genn_device._get_all_objects = lambda objs: sorted(unsorted(objs), key=lambda o: o.name)
+        genn_device._sleep_brian_sorted = True
+    b2.set_device("genn", use_GPU=backend == "cuda", directory=str(directory))

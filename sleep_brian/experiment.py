@@ -111,8 +111,10 @@ class RunConfig:
         if not isinstance(self.params, ModelParams) or not isinstance(self.schedule, ScheduleParams):
             raise ConfigError("params must be a ModelParams and schedule a ScheduleParams.")
         devices.check_device(self.device)
-        if self.lowering not in ("timed_array", "network_operation"):
-            raise ConfigError(f"lowering = {self.lowering!r}; expected 'timed_array' or 'network_operation'.")
+        from sleep_brian.network import LOWERINGS
+
+        if self.lowering not in LOWERINGS:
+            raise ConfigError(f"lowering = {self.lowering!r}; expected one of {', '.join(LOWERINGS)}.")
         if self.lowering == "network_operation" and self.device not in devices.RUNTIME:
             raise DeviceError(
                 f"the network_operation lowering runs Python during the simulation, which {self.device} "
@@ -574,8 +576,10 @@ def simulate(params: ModelParams, timeline: Timeline, images, *, seed: int, devi
     """
     st = Streams.derive(params, seed) if streams is None else streams
     with devices.target(device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
-        b2.seed(st.brian_seed)
-        built = build_network(params, timeline, images, None, connectivity=st.connectivity, lowering=lowering)
+        dev.seed(st.brian_seed)
+        built = build_network(
+            params, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering)
+        )
         dev.run(built.net, timeline.duration, report="stderr" if progress else None)
         arrays = _read_back(params, built, timeline, st.settle_rng)
         timings = dict(dev.timings)

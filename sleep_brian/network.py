@@ -164,6 +164,7 @@ def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
     ns.update({k: getattr(n, k) for k in ("v_th0", "th_min", "th_max", "tau_a", "delta_a")})
     # Noise is white: its sd per step scales with sqrt(dt / noise_dt_ref).
     ns["noise_step"] = n.noise_sd * np.sqrt(float(p.dt / n.noise_dt_ref))
+    ns["noise_sigma"] = n.noise_sd / np.sqrt(n.noise_dt_ref)  # the same noise as an xi term (genn lowering)
     ns["sleep_dt_ref"] = p.sleep.dt_ref
     ns["clock_tick"] = float(p.dt / p.sleep.dt_ref)
     ns.update(timeline_arrays)
@@ -215,23 +216,53 @@ def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, 
     return np.clip(out, lo, hi)
 
 
-def neuron_step_code(lowering: str = "timed_array") -> str:
-    """What every LIF neuron runs once per step after integration, before the threshold test.
+#: How a protocol's schedule reaches the network (see :func:`build_network`).
+LOWERINGS = ("timed_array", "network_operation", "genn")
 
-    Regime flags from the schedule (unless a NetworkOperation sets them) and membrane noise
-    with clipping. The sleep clock ticks separately at the end of the step
-    (:func:`attach_step_code`).
+
+def neuron_step_code(lowering: str = "timed_array") -> str:
+    """What every LIF neuron runs once per step outside its equations.
+
+    ``timed_array``/``network_operation``: after integration, before the threshold test: the
+    regime flags from the schedule (unless a NetworkOperation sets them), then membrane noise
+    and clipping. ``genn``: at the start of the step: flags and clipping (the noise is in the
+    equations, :data:`~sleep_brian.equations.neurons.LIF_ADAPTIVE_NOISE_IN_EQUATIONS`). The sleep
+    clock ticks separately (:func:`attach_step_code`).
     """
+    if lowering == "genn":
+        return eq.REGIME_UPDATE + eq.MEMBRANE_CLIP
     regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
     return regime + eq.MEMBRANE_NOISE_AND_CLIP
 
 
 def attach_step_code(group: b2.NeuronGroup, dt, lowering: str = "timed_array", *, lif: bool = True) -> None:
     """Attach the per-step code in the paper's order: [integrate] -> flags, noise, clip ->
-    [threshold, synapses: STDP] -> sleep clock tick (so this step's decay follows its STDP)."""
+    [threshold, synapses: STDP] -> sleep clock tick (so this step's decay follows its STDP).
+
+    The ``genn`` lowering keeps that order with ``run_regularly`` in the start slot only
+    (GeNN's rule): the tick of step k runs first thing in step k+1 (``order=-30``, before the
+    snapshot catch-up at -20 and before the flags of step k+1 are read), so every reader sees
+    the same count as with the tick at the end of step k.
+    """
+    if lowering == "genn":
+        if lif:
+            group.run_regularly(neuron_step_code(lowering), dt=dt, when="start")
+        group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="start", order=-30)
+        return
     if lif:
         group.run_regularly(neuron_step_code(lowering), dt=dt, when="before_thresholds")
     group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="end")
+
+
+def sleep_clock_at(params: ModelParams, timeline: Timeline, grid: int) -> b2.TimedArray:
+    """The sleep clock's value at the start of every ``grid``-th step, as a TimedArray.
+
+    The clock is a function of the schedule alone (it counts sleep steps), so code that may not
+    read a neuron's ``sleep_clock`` (GeNN's host-side synaptic ``run_regularly``) reads this.
+    """
+    step_sleep = np.repeat(timeline.sleep.astype(float), timeline.slot_steps)
+    at_step = np.concatenate([[0.0], np.cumsum(step_sleep)]) * float(params.dt / params.sleep.dt_ref)
+    return b2.TimedArray(at_step[::grid], dt=grid * params.dt, name="sleep_clock_grid")
 
 
 def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
@@ -287,11 +318,17 @@ def build_network(
         Record weight snapshots right before and after every sleep (see :func:`snapshot_plan`).
     initial_weights : dict, optional
         Per pathway, weights to start from instead of the constant ``w0``.
-    lowering : {"timed_array", "network_operation"}
-        How the schedule reaches the network. ``"timed_array"`` (default, every device): the
-        schedule is data in TimedArrays read by ``run_regularly``, compiled with the model.
-        ``"network_operation"`` (runtime devices only, for teaching): a Python function switches
-        the regime at every slot (:func:`regime_switcher`); it gives identical results on numpy.
+    lowering : {"timed_array", "network_operation", "genn"}
+        How the schedule reaches the network. ``"timed_array"`` (default, every device but
+        GeNN): the schedule is data in TimedArrays read by ``run_regularly``, compiled with the
+        model. ``"network_operation"`` (runtime devices only, for teaching): a Python function
+        switches the regime at every slot (:func:`regime_switcher`); it gives identical results
+        on numpy. ``"genn"`` (chosen for the genn device; runs on every device): the
+        ``timed_array`` lowering within GeNN's rules: one clock (``b2.defaultclock.dt`` is set to
+        ``params.dt``), ``run_regularly`` only at the start of a step (noise in the equations,
+        :func:`attach_step_code`), no neuron variables read by synaptic ``run_regularly``
+        (:func:`sleep_clock_at`); ``method`` must be ``euler``. On cpp_standalone it gives the
+        same spikes and weights as ``timed_array`` (tests/test_parity.py).
     connectivity : Connectivity, optional
         Use these connections instead of drawing them from ``rng``.
     reusable : bool
@@ -303,8 +340,14 @@ def build_network(
         Per pathway, the smallest synapse count among the seeds a reusable build will serve;
         recorded synapse indices stay below it.
     """
-    if lowering not in ("timed_array", "network_operation"):
-        raise ConfigError(f"lowering = {lowering!r}; expected 'timed_array' or 'network_operation'.")
+    if lowering not in LOWERINGS:
+        raise ConfigError(f"lowering = {lowering!r}; expected one of {', '.join(LOWERINGS)}.")
+    genn = lowering == "genn"
+    if genn and params.method != "euler":
+        raise ConfigError(
+            f"the genn lowering puts the sleep noise in the equations (an xi term), which needs method='euler', "
+            f"not {params.method!r}."
+        )
     c = params.connectivity
     images = np.asarray(images, dtype=float)
     if images.ndim != 2 or images.shape[1] != c.n_input:
@@ -317,6 +360,10 @@ def build_network(
         raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {params.dt}; lower with dt=params.dt.")
 
     conn = connectivity if connectivity is not None else draw_connectivity(params, rng)
+    # GeNN allows one clock: everything but run_regularly and monitors runs on the default one.
+    clock = {} if genn else {"dt": params.dt}
+    if genn:
+        b2.defaultclock.dt = params.dt
     data = run_data(params, timeline, images, conn)
     slot = timeline.slot
     arrays = {
@@ -337,9 +384,9 @@ def build_network(
         clock_tick=float(params.dt / params.sleep.dt_ref),
     )
     inputs = b2.NeuronGroup(
-        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, dt=params.dt
+        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, **clock
     )
-    if lowering == "timed_array":
+    if lowering in ("timed_array", "genn"):
         inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
     attach_step_code(inputs, params.dt, lowering, lif=False)
     ns = _neuron_namespace(params, arrays)
@@ -347,13 +394,13 @@ def build_network(
     for name, size in (("exc", c.n_exc), ("inh", c.n_inh)):
         g = b2.NeuronGroup(
             size,
-            eq.LIF_ADAPTIVE,
+            eq.LIF_ADAPTIVE_NOISE_IN_EQUATIONS if genn else eq.LIF_ADAPTIVE,
             threshold=eq.LIF_THRESHOLD,
             reset=eq.LIF_RESET,
             method=params.method,
             namespace=ns,
             name=name,
-            dt=params.dt,
+            **clock,
         )
         g.v = params.neuron.v_rest
         attach_step_code(g, params.dt, lowering)
@@ -365,6 +412,7 @@ def build_network(
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
     grid, frac = snapshot_plan(timeline, max(conn.n(p) for p in PATHWAYS), snapshot_budget)
+    clock_grid = sleep_clock_at(params, timeline, grid) if genn and record_weights and frac > 0 else None
     for pw in PATHWAYS:
         src, tgt, inhibitory = PATHWAY_ENDS[pw]
         consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)
@@ -379,7 +427,7 @@ def build_network(
             on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
             namespace=consts,
             name=pw,
-            dt=params.dt,
+            **clock,
         )
         if reusable:
             # The program creates the synapses from a 0/1 matrix that run_args can replace; the
@@ -404,7 +452,12 @@ def build_network(
         synapses[pw] = S
         if record_weights and conn.n(pw) and frac > 0:
             # Bring every weight up to date before each snapshot (the decay is event-driven).
-            S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * params.dt, when="start", order=-20)
+            if genn:
+                S.namespace["sleep_clock_grid"] = clock_grid
+                catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
+            else:
+                catch_up = eq.for_side(decay_code, "post")
+            S.run_regularly(catch_up, dt=grid * params.dt, when="start", order=-20)
             idx = record_index(conn.n(pw), frac, (record_limit or {}).get(pw))
             # when='start', order=-10: the state at the step boundary, before this step's
             # run_regularly updates, i.e. exactly the weights at the end of the previous phase.

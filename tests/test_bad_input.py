@@ -136,11 +136,6 @@ LIBRARY_CASES = {
         ["unknown device 'gpu'", "choose one of", "numpy", "cpp_standalone"],
         DeviceError,
     ),
-    "genn_not_yet": (
-        ["--device", "genn"],
-        ["'genn'", "not yet available", "pip install brian2genn", "--device cpp_standalone"],
-        DeviceError,
-    ),
     "cuda_not_yet": (
         ["--device", "cuda_standalone"],
         ["'cuda_standalone'", "not yet available", "pip install brian2cuda", "--device cpp_standalone"],
@@ -337,7 +332,7 @@ def test_unknown_device_in_run_config():
     assert "unknown device 'nope'" in msg and "numpy" in msg and "cpp_standalone" in msg
 
 
-@pytest.mark.parametrize("device", ["genn", "cuda_standalone"])
+@pytest.mark.parametrize("device", ["cuda_standalone"])
 def test_not_yet_available_devices_in_run_config(device):
     with pytest.raises(DeviceError, match="not yet available") as exc:
         RunConfig(device=device)

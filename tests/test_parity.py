@@ -92,7 +92,7 @@ def test_standalone_refuses_network_operations(tmp_path):
             dev.run(net, 1 * ms)
 
 
-@pytest.mark.parametrize("name", ["genn", "cuda_standalone", "gpu", ""])
+@pytest.mark.parametrize("name", ["cuda_standalone", "gpu", ""])
 def test_unavailable_devices_say_how(name):
     with pytest.raises(DeviceError) as exc:
         devices.check_device(name)

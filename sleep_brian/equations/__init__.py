@@ -5,6 +5,7 @@ Brian2; they never rewrite them. Each constant documents every variable and its 
 """
 
 from sleep_brian.equations.homeostasis import (
+    MEMBRANE_CLIP,
     MEMBRANE_NOISE_AND_CLIP,
     POWER_LAW_DECAY,
     STOCHASTIC_DECAY,
@@ -14,6 +15,7 @@ from sleep_brian.equations.neurons import (
     INPUT_BERNOULLI,
     INPUT_STIMULUS_UPDATE,
     LIF_ADAPTIVE,
+    LIF_ADAPTIVE_NOISE_IN_EQUATIONS,
     LIF_RESET,
     LIF_THRESHOLD,
     REGIME_UPDATE,
@@ -23,6 +25,7 @@ from sleep_brian.equations.synapses import STDP_MODEL, STDP_ON_POST, STDP_ON_PRE
 
 __all__ = [
     "LIF_ADAPTIVE",
+    "LIF_ADAPTIVE_NOISE_IN_EQUATIONS",
     "LIF_THRESHOLD",
     "LIF_RESET",
     "REGIME_UPDATE",
@@ -34,6 +37,7 @@ __all__ = [
     "STDP_ON_POST",
     "stdp_constants",
     "MEMBRANE_NOISE_AND_CLIP",
+    "MEMBRANE_CLIP",
     "POWER_LAW_DECAY",
     "STOCHASTIC_DECAY",
     "for_side",

@@ -31,6 +31,14 @@ MEMBRANE_NOISE_AND_CLIP = """
 v = clip(v + sleep * noise_step * randn(), v_min, v_max)
 """
 
+#: Clipping alone, at the *start* of every step (``genn`` lowering, whose noise is in the
+#: equations): clipping v at the start of step k+1 equals clipping it right before the threshold
+#: test of step k, because the threshold (at most th_max = 0 mV) lies inside [v_min, v_max]
+#: (-100, 40 mV): a clip never decides whether a neuron spikes, and a spike resets v anyway.
+MEMBRANE_CLIP = """
+v = clip(v, v_min, v_max)
+"""
+
 #: The paper's deterministic power law toward ``w_tar`` (same sign as w), for the ``n`` sleep
 #: steps since this synapse's last update: |w| <- |w_tar| (|w| / |w_tar|) ** (lam ** n).
 #: Written as ``w_tar * (w / w_tar) ** e`` it holds for both signs, since w / w_tar > 0.

@@ -28,6 +28,23 @@ sleep : 1
 plastic : 1
 """
 
+#: The same neuron with the sleep noise inside its equations, for targets that run no code
+#: between integration and the threshold test (GeNN runs ``run_regularly`` only at the start of
+#: a step; the ``genn`` lowering of :mod:`sleep_brian.network`). With ``method='euler'`` the
+#: ``xi`` term adds ``sleep * noise_sigma * sqrt(dt) * N(0, 1)`` per step, i.e. the same
+#: ``noise_step`` Gaussian as :data:`~sleep_brian.equations.homeostasis.MEMBRANE_NOISE_AND_CLIP`,
+#: drawn at the same point of the step; clipping is then
+#: :data:`~sleep_brian.equations.homeostasis.MEMBRANE_CLIP` at the start of the next step.
+#: ``noise_sigma`` (volt / sqrt(second)) = noise_sd / sqrt(noise_dt_ref).
+LIF_ADAPTIVE_NOISE_IN_EQUATIONS = """
+dv/dt = (-(v - v_rest) + R * I_syn) / tau_m + sleep * noise_sigma * xi : volt
+dI_syn/dt = -I_syn / tau_syn : 1
+da/dt = -a / tau_a : volt
+sleep_clock : 1
+sleep : 1
+plastic : 1
+"""
+
 #: Spike when v exceeds the adaptive threshold, itself clipped to [th_min, th_max].
 LIF_THRESHOLD = "v > clip(v_th0 + a, th_min, th_max)"
 
