@@ -12,7 +12,8 @@ cpp_standalone     one C++ program per schedule   fastest on CPU; builds in a fr
 genn               brian2genn (GPU / GeNN CPU)    one run per build; GeNN 4.x from GENN_PATH;
                                                  brian2 < 2.6 ([genn] extra); GPU when one is
                                                  visible, else GeNN's CPU backend
-cuda_standalone    brian2cuda (NVIDIA GPU)        not yet available in this version
+cuda_standalone    brian2cuda (NVIDIA GPU)        nvcc + brian2cuda ([cuda] extra); compiles
+                                                 anywhere (compile_only), runs on a GPU
 =================  ============================  =========================================
 
 Use :func:`target` as a context manager around building and running a network::
@@ -63,7 +64,9 @@ __all__ = [
     "reuse_supported",
     "SEED_ENV",
     "GENN_BACKEND_ENV",
+    "CUDA_CC_ENV",
     "genn_backend",
+    "gpu_visible",
     "lowering_for",
 ]
 
@@ -105,15 +108,8 @@ def reuse_supported(name: str) -> bool:
         return False
 
 RUNTIME = ("numpy", "cython")
-STANDALONE = ("cpp_standalone", "genn")
-NOT_YET = {
-    "cuda_standalone": (
-        "the CUDA target (brian2cuda) is not yet available in sleep-brian; it is planned (issue 5). "
-        "It will need `pip install brian2cuda` with its matching brian2 pin and an NVIDIA GPU. "
-        "Use --device cpp_standalone for now."
-    ),
-}
-DEVICES = RUNTIME + STANDALONE + tuple(NOT_YET)
+STANDALONE = ("cpp_standalone", "genn", "cuda_standalone")
+DEVICES = RUNTIME + STANDALONE
 
 #: Environment variable that forces GeNN's backend: ``cpu`` or ``cuda`` (default: ``cuda`` when
 #: ``nvidia-smi`` lists a GPU, else ``cpu``).
@@ -154,33 +150,136 @@ def genn_backend() -> str:
         if forced not in ("cpu", "cuda"):
             raise DeviceError(f"{GENN_BACKEND_ENV}={forced!r}; expected 'cpu' or 'cuda'.")
         return forced
+    return "cuda" if gpu_visible() else "cpu"
+
+
+def lowering_for(name: str, lowering: str = "timed_array") -> str:
+    """The lowering a device runs (chosen for the user): GeNN's rules need the ``genn`` lowering;
+    brian2cuda gets it too, for its single clock (brian2cuda 1.0a7's synapse template reads
+    ``defaultclock``, undeclared when every object has a clock of its own, and it refills its
+    random-number buffers once per clock)."""
+    if name in ("genn", "cuda_standalone") and lowering == "timed_array":
+        return "genn"
+    return lowering
+
+
+#: Compute capability compiled for when no GPU is visible (H100/H200: 9.0); a visible GPU is
+#: detected by brian2cuda instead. Override with ``SLEEP_BRIAN_CUDA_CC``.
+CUDA_CC_ENV = "SLEEP_BRIAN_CUDA_CC"
+_CUDA_HELP = "pip install 'sleep-brian[cuda]' in its own environment (brian2cuda pins one brian2 release; README, section 'CUDA')"
+
+
+def gpu_visible() -> bool:
+    """Whether ``nvidia-smi -L`` lists a GPU."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
-        return "cpu"
+        return False
     import subprocess
 
     try:
         out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
-        return "cpu"
-    return "cuda" if out.returncode == 0 and "GPU" in out.stdout else "cpu"
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
 
 
-def lowering_for(name: str, lowering: str = "timed_array") -> str:
-    """The lowering a device runs: GeNN's rules need the ``genn`` lowering (chosen for the user)."""
-    if name == "genn" and lowering == "timed_array":
-        return "genn"
-    return lowering
+def _nvcc_version() -> float:
+    import re
+    import subprocess
+
+    nvcc = shutil.which("nvcc")
+    out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=False).stdout if nvcc else ""
+    m = re.search(r"release (\d+\.\d+)", out)
+    if m is None:
+        raise DeviceError("device 'cuda_standalone' needs the CUDA compiler nvcc on PATH (the CUDA toolkit).")
+    return float(m.group(1))
 
 
-def check_device(name: str) -> str:
-    """Validate a device name; return it. Raise :class:`DeviceError` with the fix otherwise."""
+def _curand_dirs() -> tuple[str, str]:
+    """Include and library folders of cuRAND: the CUDA toolkit's, or pip ``nvidia-curand``'s."""
+    cuda = Path(_cuda_path())
+    if (cuda / "include" / "curand.h").exists():
+        return str(cuda / "include"), str(cuda / "lib64")
+    try:
+        import nvidia
+    except ImportError:
+        nvidia = None
+    for base in map(Path, getattr(nvidia, "__path__", [])):
+        for sub in [*sorted(base.glob("cu*")), base / "curand"]:
+            if (sub / "include" / "curand.h").exists():
+                return str(sub / "include"), str(sub / "lib")
+    raise DeviceError(f"device 'cuda_standalone': cuRAND is not in {cuda} or in pip's nvidia packages: pip install nvidia-curand.")
+
+
+def _cuda_path() -> str:
+    if os.environ.get("CUDA_PATH"):
+        return os.environ["CUDA_PATH"]
+    if Path("/usr/local/cuda/bin/nvcc").exists():
+        return "/usr/local/cuda"
+    # not the folder above `which nvcc` blindly: /usr/local/bin/nvcc may be a wrapper script
+    return str(Path(shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc").resolve().parent.parent)
+
+
+def _check_cuda(compile_only: bool) -> None:
+    try:
+        import brian2cuda  # noqa: F401
+    except ImportError as exc:
+        raise DeviceError(f"device 'cuda_standalone' needs brian2cuda, which is not installed ({exc}): {_CUDA_HELP}.") from exc
+    _nvcc_version()
+    _curand_dirs()
+    if not compile_only and not gpu_visible():
+        raise DeviceError(
+            "device 'cuda_standalone' runs on an NVIDIA GPU and nvidia-smi lists none here; the code can still "
+            "be generated and compiled (devices.target('cuda_standalone', compile_only=True)), or use "
+            "--device cpp_standalone."
+        )
+
+
+def _configure_cuda(prefs, directory: Path) -> None:
+    """brian2cuda's prefs for this machine (DEVICES.md): compile without a GPU if there is none."""
+    import brian2cuda  # noqa: F401  (registers the device and its prefs)
+
+    cb = prefs.devices.cuda_standalone.cuda_backend
+    if gpu_visible() and not os.environ.get(CUDA_CC_ENV):
+        cb.detect_gpus = True
+    else:
+        cb.detect_gpus = False
+        cb.gpu_id = 0
+        cb.compute_capability = float(os.environ.get(CUDA_CC_ENV, "9.0"))
+        cb.cuda_runtime_version = _nvcc_version()
+    cb.cuda_path = _cuda_path()
+    inc, lib = _curand_dirs()
+    # The makefile links -lcurand; pip's wheel ships only libcurand.so.10: link it in a folder of
+    # the build's own rather than touching site-packages.
+    libs = [lib]
+    if not (Path(lib) / "libcurand.so").exists():
+        versioned = sorted(Path(lib).glob("libcurand.so.*"))
+        if versioned:
+            own = directory / "_curand"
+            own.mkdir(exist_ok=True)
+            (own / "libcurand.so").symlink_to(versioned[0])
+            libs.insert(0, str(own))
+    cb.extra_compile_args_nvcc = ["-w", "-use_fast_math", "-std=c++17", f"-I{inc}"]
+    prefs.codegen.cpp.library_dirs = list(prefs.codegen.cpp.library_dirs) + libs
+    prefs.codegen.cpp.runtime_library_dirs = list(prefs.codegen.cpp.runtime_library_dirs) + [lib]
+    # Brian2's host flags end in -std=c++11 and reach nvcc through -Xcompiler, overriding its
+    # -std=c++17 for the host pass ("CUB requires at least C++17").
+    gcc = [a for a in prefs.codegen.cpp.extra_compile_args_gcc if not a.startswith("-std=")]
+    prefs.codegen.cpp.extra_compile_args_gcc = gcc + ["-std=c++17"]
+
+
+def check_device(name: str, *, compile_only: bool = False) -> str:
+    """Validate a device name; return it. Raise :class:`DeviceError` with the fix otherwise.
+
+    ``compile_only``: the device need only generate and compile code (cuda_standalone without
+    a GPU).
+    """
     if not isinstance(name, str) or name not in DEVICES:
         raise DeviceError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}.")
-    if name in NOT_YET:
-        raise DeviceError(f"device {name!r}: {NOT_YET[name]}")
     if name == "genn":
         _check_genn()
+    if name == "cuda_standalone":
+        _check_cuda(compile_only)
     if name == "cython":
         try:
             import Cython  # noqa: F401
@@ -363,7 +462,8 @@ def quiet_codegen_warnings():
 
 
 @contextlib.contextmanager
-def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build: bool = False):
+def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build: bool = False,
+           compile_only: bool = False):
     """Select device ``name`` for the duration of the block and reset Brian2 afterwards.
 
     Parameters
@@ -375,8 +475,10 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
         so parallel runs never share a build directory.
     keep_build : bool
         Keep the standalone build folder (default: delete it when the block ends).
+    compile_only : bool
+        Only :meth:`Device.compile` will be called (cuda_standalone on a machine without GPU).
     """
-    check_device(name)
+    check_device(name, compile_only=compile_only)
     directory = None
     prefs = b2.prefs
     old_target = prefs.codegen.target
@@ -384,6 +486,7 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
     # brian2genn changes these globally when selected; restore them so later runs are unaffected.
     old_schedule = list(prefs.core.network.default_schedule)
     old_loop_invariant = prefs.codegen.loop_invariant_optimisations
+    old_cpp = {k: list(getattr(prefs.codegen.cpp, k)) for k in ("library_dirs", "runtime_library_dirs", "extra_compile_args_gcc")}
     backend = None
     try:
         if name in RUNTIME:
@@ -400,9 +503,13 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
                 backend = genn_backend()
                 _select_genn(directory, backend)
             else:
+                if name == "cuda_standalone":
+                    _configure_cuda(prefs, directory)
                 b2.set_device(name, directory=str(directory), build_on_run=False)
-            # Two cores on the reference machine; more make jobs than cores only costs memory.
-            prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 2}"]
+            # Two cores on the reference machine; more make jobs than cores only costs memory
+            # (an nvcc job takes GBs: unbounded make got it killed, DEVICES.md).
+            jobs = min(os.cpu_count() or 2, 4) if name == "cuda_standalone" else os.cpu_count() or 2
+            prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
         yield Device(name=name, directory=directory, genn_backend=backend)
     finally:
         if name not in RUNTIME:
@@ -415,6 +522,8 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
         prefs.devices.cpp_standalone.extra_make_args_unix = old_make_args
         prefs.core.network.default_schedule = old_schedule
         prefs.codegen.loop_invariant_optimisations = old_loop_invariant
+        for k, v in old_cpp.items():
+            setattr(prefs.codegen.cpp, k, v)
 
 
 def _select_genn(directory: Path, backend: str) -> None:
