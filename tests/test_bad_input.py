@@ -136,11 +136,6 @@ LIBRARY_CASES = {
         ["unknown device 'gpu'", "choose one of", "numpy", "cpp_standalone"],
         DeviceError,
     ),
-    "cuda_not_yet": (
-        ["--device", "cuda_standalone"],
-        ["'cuda_standalone'", "not yet available", "pip install brian2cuda", "--device cpp_standalone"],
-        DeviceError,
-    ),
     "presentation_zero": (
         ["--presentation", "0ms"],
         ["presentation", "must be > 0"],
@@ -330,13 +325,6 @@ def test_unknown_device_in_run_config():
     assert isinstance(exc.value, SleepBrianError)
     msg = str(exc.value)
     assert "unknown device 'nope'" in msg and "numpy" in msg and "cpp_standalone" in msg
-
-
-@pytest.mark.parametrize("device", ["cuda_standalone"])
-def test_not_yet_available_devices_in_run_config(device):
-    with pytest.raises(DeviceError, match="not yet available") as exc:
-        RunConfig(device=device)
-    assert "pip install" in str(exc.value)
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "1"])

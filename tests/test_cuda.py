@@ -91,3 +91,12 @@ def test_cuda_run_agrees_with_cpp_standalone(tmp_path):
     assert abs(n_g - n_c) <= 0.2 * n_c, (n_g, n_c)
     for pw, e in out["cpp_standalone"].record["weights"].items():
         assert out["cuda_standalone"].record["weights"][pw]["final"]["mean"] == pytest.approx(e["final"]["mean"], rel=0.01)
+
+
+def test_cli_reports_a_missing_brian2cuda_and_writes_nothing(monkeypatch, tmp_path, capsys):
+    from sleep_brian.cli import main
+
+    monkeypatch.setitem(sys.modules, "brian2cuda", None)
+    assert main(["run", "--device", "cuda_standalone", "--out", str(tmp_path)]) == 2
+    assert "pip install 'sleep-brian[cuda]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
