@@ -507,10 +507,7 @@ def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
     """Check everything that can be checked before simulating, plan, and derive the streams."""
     t_start = time.perf_counter()
     name = config.name()
-    if out_dir is not None and (Path(out_dir) / name).exists() and not overwrite:
-        raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
-    if out_dir is not None:
-        store.check_writable(out_dir)
+    store.check_new(out_dir, name, overwrite)
     store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
     pl = plan(config)
     return _Prepared(config, name, pl, Streams.derive(config.params, config.seed), t_start, time.perf_counter())

@@ -135,6 +135,16 @@ def check_writable(out_dir) -> None:
         raise ConfigError(f"cannot write records to {out_dir}: {exc}; choose another --out.") from exc
 
 
+def check_new(out_dir, name: str, overwrite: bool) -> None:
+    """Before a run: refuse to replace the record ``name`` unless ``overwrite``, and check that
+    ``out_dir`` is writable (nothing to check when ``out_dir`` is None)."""
+    if out_dir is None:
+        return
+    if (Path(out_dir) / name).exists() and not overwrite:
+        raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
+    check_writable(out_dir)
+
+
 def load_record(path) -> dict:
     """The ``record.json`` of a record folder.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -187,10 +186,7 @@ def run(config: SGConfig, *, out_dir=None, overwrite: bool = False, progress: bo
     """
     t_start = time.perf_counter()
     name = config.name()
-    if out_dir is not None and (Path(out_dir) / name).exists() and not overwrite:
-        raise ConfigError(f"a record already exists at {Path(out_dir) / name}; pass overwrite=True (--overwrite).")
-    if out_dir is not None:
-        store.check_writable(out_dir)
+    store.check_new(out_dir, name, overwrite)
     device = torch_device(config.device)
     p = config.network
     data = _load(config)
