@@ -1,6 +1,7 @@
 """The surrogate-gradient SNN baseline (sleep_brian.sg): gradients, learning, sleep, determinism,
 and the decay rules checked against the Brian2 strings they share with the STDP-SNN."""
 
+import contextlib
 import dataclasses
 import math
 
@@ -434,7 +435,7 @@ def test_cli_runs_and_shows_an_sg_record(tmp_path, capsys):
 def test_cli_refuses_options_the_sg_model_does_not_use(tmp_path, capsys, argv, message):
     from sleep_brian.cli import main
 
-    with pytest.raises(SystemExit) if "1.2" in argv else _nothing():
+    with pytest.raises(SystemExit) if "1.2" in argv else contextlib.nullcontext():
         code = main(["run", *SG_CLI, *argv, "--out", str(tmp_path)])
         assert code == 2
     assert message in capsys.readouterr().err
@@ -446,14 +447,6 @@ def test_cli_refuses_sg_options_for_the_stdp_model(tmp_path, capsys):
 
     assert main(["run", "--model", "paper", "--hidden", "10", "--out", str(tmp_path)]) == 2
     assert "--hidden: options of --model sg-snn" in capsys.readouterr().err
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_sweep_runs_sg_variants_and_the_tables_and_figures_read_them(tmp_path, capsys):

@@ -138,10 +138,6 @@ class SGConfig:
         strength, rule = SG_VARIANTS[variant]
         return cls(variant=variant, strength=strength, sleep_rule=rule, **kwargs)
 
-    @property
-    def control(self) -> bool:  # the sweep asks; an untrained SG-SNN reads out at chance
-        return False
-
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["network"] = to_dict(self.network)

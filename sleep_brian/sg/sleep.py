@@ -14,7 +14,6 @@ tests/test_sg.py checks both against the Brian2 strings on the same weights.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -22,24 +21,13 @@ from sleep_brian.params import SleepParams
 from sleep_brian.sg.network import SGNetwork
 from sleep_brian.sg.params import SGSleepParams
 
-__all__ = ["LayerScale", "layer_scales", "decay_", "sleep_episode", "stdp_update", "add_spikes"]
+__all__ = ["layer_scales", "decay_", "sleep_episode", "stdp_update", "add_spikes"]
 
 
-@dataclass(frozen=True)
-class LayerScale:
-    """Per weight matrix: its unit (initial mean |w|, for the matched strength) and baseline."""
-
-    unit: float  # multiplies the decay targets and the STDP rate when scale_by_layer
-    initial_abs_mean: float  # the stochastic rule's baseline 'initial'
-
-
-def layer_scales(net: SGNetwork) -> dict[str, LayerScale]:
-    """The scales of the freshly initialised ``net`` (call before training)."""
-    out = {}
-    for name, w in net.weight_layers().items():
-        m = float(w.detach().abs().mean())
-        out[name] = LayerScale(unit=m, initial_abs_mean=m)
-    return out
+def layer_scales(net: SGNetwork) -> dict[str, float]:
+    """Each weight matrix's initial mean |w| (call before training): the unit of the matched
+    strength's targets and STDP rate, and the stochastic rule's baseline ``'initial'``."""
+    return {name: float(w.detach().abs().mean()) for name, w in net.weight_layers().items()}
 
 
 def decay_(w: torch.Tensor, decay: SleepParams, n_steps: float, *, unit: float = 1.0,
@@ -85,15 +73,16 @@ def decay_(w: torch.Tensor, decay: SleepParams, n_steps: float, *, unit: float =
 
 
 @torch.no_grad()
-def sleep_episode(net: SGNetwork, sp: SGSleepParams, scales: dict[str, LayerScale], *,
+def sleep_episode(net: SGNetwork, sp: SGSleepParams, scales: dict[str, float], *,
                   generator: torch.Generator | None = None, batch: int = 1) -> dict:
     """One sleep episode on ``net`` (weights changed in place); returns spike counts.
 
     Per step: hidden and output membranes leak, receive their bias (the input is zero), the
     recurrent and hidden->output currents and noise; spikes reset by subtraction; the traces
     decay; STDP changes the weights from the traces (earlier spikes); the traces take this
-    step's spikes;
-    with ``decay_every='step'`` every weight then decays by one step. With ``'episode'`` the
+    step's spikes; with ``decay_every='step'`` every weight that STDP changes then decays by
+    one step (the input weights, which STDP leaves alone in sleep, get the whole episode's decay
+    at once at its end: the same result). With ``'episode'`` the
     decay of the whole episode is applied once at its end (the paper's SG script). Zero steps
     change nothing.
     """
@@ -110,7 +99,12 @@ def sleep_episode(net: SGNetwork, sp: SGSleepParams, scales: dict[str, LayerScal
     # traces: presynaptic (hidden spikes feed hidden->output and hidden->hidden) and postsynaptic
     x1, y1, y2 = torch.zeros_like(v1), torch.zeros_like(v1), torch.zeros_like(v2)
     d_plus, d_minus = math.exp(-1 / sp.tau_plus), math.exp(-1 / sp.tau_minus)
-    rate = {name: sp.eta * (scales[name].unit if sp.scale_by_layer else 1.0) for name in layers}
+    unit = {name: scales[name] if sp.scale_by_layer else 1.0 for name in layers}
+    rate = {name: sp.eta * unit[name] for name in layers}
+
+    def decay_layer(name: str, n_steps: int) -> None:
+        decay_(layers[name], sp.decay, n_steps, unit=unit[name], initial_abs_mean=scales[name], generator=generator)
+
     plastic = [name for name in layers if name != "input_hidden"]  # STDP needs presynaptic spikes
     n1 = n2 = 0
     for _ in range(sp.steps):
@@ -136,16 +130,14 @@ def sleep_episode(net: SGNetwork, sp: SGSleepParams, scales: dict[str, LayerScal
         n2 += int(new2.sum())
         if sp.decay_every == "step":
             for name in plastic:
-                decay_(layers[name], sp.decay, 1, unit=_unit(sp, scales[name]),
-                       initial_abs_mean=scales[name].initial_abs_mean, generator=generator)  # fmt: skip
+                decay_layer(name, 1)
     # The input weights see no STDP in sleep (the input is zero), so their per-step decay over
     # the episode composes exactly into one step with lam ** steps (as the Brian2 model's
     # event-driven catch-up; in distribution for the stochastic rule): one pass, not `steps`.
     once = {"episode": 1, "step": sp.steps}[sp.decay_every]
-    for name, w in layers.items():
+    for name in layers:
         if sp.decay_every == "episode" or name not in plastic:
-            decay_(w, sp.decay, once, unit=_unit(sp, scales[name]), initial_abs_mean=scales[name].initial_abs_mean,
-                   generator=generator)
+            decay_layer(name, once)
     return {"hidden_spikes": n1, "output_spikes": n2}
 
 
@@ -166,7 +158,3 @@ def add_spikes(trace: torch.Tensor, spikes: torch.Tensor, mode: str) -> torch.Te
     if mode == "nearest":
         return torch.where(spikes > 0, torch.ones_like(trace), trace)
     return trace + spikes
-
-
-def _unit(sp: SGSleepParams, scale: LayerScale) -> float:
-    return scale.unit if sp.scale_by_layer else 1.0
