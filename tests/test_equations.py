@@ -505,9 +505,9 @@ def test_stdp_gated_off_by_plastic_flag(rule):
     """With plastic = 0 (test phase) no pairing changes a weight."""
     w0 = 0.3
     w = _run_pairings(STDPParams(rule=rule), "e_e", w0, PAIRINGS_MS, plastic=0)
-    # The only arithmetic left is the awake decay prefix w_tar * (w / w_tar) ** 1 at each of the
-    # two events, exact to ~2 ulp each; an ungated STDP change would be >= 1.7e-5 (>1e10 ulp).
-    np.testing.assert_allclose(w, w0, rtol=1e-15, atol=0)
+    # The awake decay prefix w * (w / w_tar) ** 0 leaves w exactly unchanged (homeostasis.py),
+    # so any change at all would be an ungated STDP step.
+    np.testing.assert_array_equal(w, w0)
 
 
 def test_stdp_hard_bounds_are_hit_exactly():
@@ -559,8 +559,8 @@ def test_presynaptic_spike_adds_w_times_q_syn():
     b2.Network(pre, post, S, mon).run(12 * ms, namespace={})
     q_syn = float(p.neuron.syn_dt_ref / p.neuron.tau_syn)
     np.testing.assert_array_equal(mon.I_syn[:, :10], 0.0)  # nothing before the spike at 10 ms
-    # right after delivery, before any decay: w_tar * (w / w_tar) ** 1 * q_syn, a few ulp off w * q_syn
-    np.testing.assert_allclose(mon.I_syn[:, 10], w * q_syn, rtol=1e-14)
+    # right after delivery, before any decay: exactly w * q_syn (the awake decay prefix is exact)
+    np.testing.assert_array_equal(mon.I_syn[:, 10], w * q_syn)
 
 
 # --- 4. Power-law sleep decay ----------------------------------------------------------------
@@ -663,9 +663,8 @@ def test_power_law_no_decay_when_awake():
     np.testing.assert_array_equal(post.sleep_clock[:], 0)
     for pw, w0 in (("e_e", W0_E), ("i_e", W0_I)):
         for name in ("rr", "spk", "step"):
-            # only the round trip w_tar * (w / w_tar) ** 1 (a few ulp per event) separates w
-            # from w0; 300 per-step round trips stay below 1e-13 relative
-            np.testing.assert_allclose(w[name][pw], w0, rtol=1e-13, err_msg=f"{name} {pw}")
+            # exact: awake, the decay is w * (w / w_tar) ** 0 at every event and every step
+            np.testing.assert_array_equal(w[name][pw], w0, err_msg=f"{name} {pw}")
 
 
 def test_settle_weights_power_matches_closed_form():
