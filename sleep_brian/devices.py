@@ -359,6 +359,9 @@ class Device:
             # GeNN builds and runs on run() (its single run): code generation, GeNN's model
             # build, compilation and the simulation are one step here.
             self.timings.update(build_and_run_s=t1 - t0, genn_backend=self.genn_backend)
+            run_info = getattr(b2.device, "_last_run_time", None)  # the program's own loop time
+            if run_info is not None:
+                self.timings["simulation_s"] = float(run_info)
         elif self.standalone:
             b2.device.build(directory=str(self.directory), compile=True, run=True, clean=False)
             t2 = time.perf_counter()

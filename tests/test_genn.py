@@ -137,6 +137,7 @@ def test_genn_run_agrees_with_cpp_standalone(tmp_path):
         out[device] = run(RunConfig(device=device, schedule=sched, control=False), progress=False, build_root=tmp_path)
     g, c = out["genn"].record, out["cpp_standalone"].record
     assert g["timings"]["genn_backend"] in ("cpu", "cuda")
+    assert 0 < g["timings"]["simulation_s"] < g["timings"]["build_and_run_s"]  # the program's loop alone
     n_g, n_c = out["genn"].arrays["counts_test"].sum(), out["cpp_standalone"].arrays["counts_test"].sum()
     assert abs(n_g - n_c) <= 0.2 * n_c, (n_g, n_c)
     for pw, e in c["weights"].items():
