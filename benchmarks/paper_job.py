@@ -89,15 +89,15 @@ def cpp_sweep(configs, build_root) -> dict:
     }
 
 
-def naive_loop(config, target: str, seconds: float) -> dict:
-    """Time one run() per image (and per sleep episode) over the first ``seconds`` of the job."""
+def naive_loop(config, pl, target: str, seconds: float) -> dict:
+    """Time one run() per image (and per sleep episode) over the first ``seconds`` of the job
+    planned in ``pl``."""
     import brian2 as b2
 
     from sleep_brian import devices
-    from sleep_brian.experiment import Streams, plan
+    from sleep_brian.experiment import Streams
     from sleep_brian.network import build_network
 
-    pl = plan(config)
     tl, p = pl.timeline, config.params
     st = Streams.derive(p, config.seed)
     chunks = []  # steps of each run() call, in order
@@ -133,18 +133,15 @@ def naive_loop(config, target: str, seconds: float) -> dict:
     }  # fmt: skip
 
 
-def authors(cmd: str, config) -> dict:
-    """The authors' code through ``cmd``; the job's time from its phase rates."""
+def authors(cmd: str, tl) -> dict:
+    """The authors' code through ``cmd``; the time of the job lowered in ``tl`` from its phase rates."""
     import brian2 as b2
-
-    from sleep_brian.experiment import plan
 
     proc = subprocess.run(shlex.split(cmd), capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
         raise SystemExit(f"--authors-cmd failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
     rates = json.loads(lines[-1])
-    tl = plan(config).timeline
     ms = {k: sum(s.stop_step - s.start_step for s in tl.spans_of(k)) * float(tl.dt / b2.ms) for k in ("wake", "sleep", "test")}
     train_ms = ms["wake"] + ms["sleep"]
     return {**rates, "job_s": train_ms / rates["train_ms_per_s"] + ms["test"] / rates["test_ms_per_s"]}
@@ -167,11 +164,13 @@ def main(argv=None) -> int:
     ap.add_argument("--build-root", type=Path, default=None)
     args = ap.parse_args(argv)
     configs = job_configs(args)
+    from sleep_brian.experiment import plan
 
-    naive = naive_loop(configs[0], args.naive_target, args.naive_seconds)
+    pl = plan(configs[0])  # data and timeline of the job, for the naive loop and the authors' time
+    naive = naive_loop(configs[0], pl, args.naive_target, args.naive_seconds)
     print(f"naive {naive['target']} loop: {naive['calls']} run() calls, first {naive['first_call_s']:.1f} s, "
           f"{naive['wall_per_simulated_s']:.3f} wall s per simulated s", file=sys.stderr, flush=True)  # fmt: skip
-    theirs = authors(args.authors_cmd, configs[0]) if args.authors_cmd else None
+    theirs = authors(args.authors_cmd, pl.timeline) if args.authors_cmd else None
     if theirs:
         print(f"authors: {theirs}", file=sys.stderr, flush=True)
     cpp = cpp_sweep(configs, args.build_root)

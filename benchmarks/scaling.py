@@ -69,45 +69,32 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     t_start = time.perf_counter()
     st = Streams.derive(params, seed)
     out = {"device": device, "n_exc": n_exc, "simulated_s": float(tl.duration / b2.second)}
-    with tempfile.TemporaryDirectory() as tmp, devices.target(device, build_root=tmp) as dev, devices.quiet_codegen_warnings():
-        run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
-        if device == "cpp_standalone":
-            b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", _common.PEAK_RSS_WRAPPER, "./main"]
-        dev.seed(st.brian_seed)
-        built = build_network(
-            params, tl, pl.images, None, connectivity=st.connectivity, record_weights=False,
-            lowering=devices.lowering_for(device),
-        )  # fmt: skip
-        input_spikes = b2.SpikeMonitor(built.groups["inputs"], record=True, name="input_spikes")
-        built.net.add(input_spikes)
-        constructed = time.perf_counter()
-        out["construct_s"] = constructed - t_start
-        if dev.standalone:
-            dev.run(built.net, tl.duration)
-            tm = dev.timings
-            if "simulation_s" in tm:
-                # The program's own loop time is std::clock (CPU time): report it, and prefer the
-                # wall time of the program where Brian2 records it (cpp_standalone).
-                out["simulate_cpu_s"] = tm["simulation_s"]
-                out["simulate_s"] = getattr(b2.device, "timers", {}).get("run_binary") or tm["simulation_s"]
-                out["simulate_clock"] = "wall" if getattr(b2.device, "timers", {}).get("run_binary") else "cpu"
-                # genn generates code inside run() (no codegen_s): its build_and_run_s holds it
-                out["build_s"] = out["construct_s"] + tm.get("codegen_s", 0) + tm["build_and_run_s"] - tm["simulation_s"]
+    run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
+    try:
+        with tempfile.TemporaryDirectory() as tmp, devices.target(device, build_root=tmp) as dev, devices.quiet_codegen_warnings():
+            if device == "cpp_standalone":
+                b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", _common.PEAK_RSS_WRAPPER, "./main"]
+            dev.seed(st.brian_seed)
+            built = build_network(
+                params, tl, pl.images, None, connectivity=st.connectivity, record_weights=False,
+                lowering=devices.lowering_for(device),
+            )  # fmt: skip
+            input_spikes = b2.SpikeMonitor(built.groups["inputs"], record=True, name="input_spikes")
+            built.net.add(input_spikes)
+            out["construct_s"] = time.perf_counter() - t_start
+            if dev.standalone:
+                _run_standalone(dev, built.net, tl.duration, out)
             else:
-                out["build_and_run_s"] = out["construct_s"] + tm["build_and_run_s"]
-            rss = Path(dev.directory) / "peak_rss_kb.txt"
-            if rss.exists():
-                out["program_peak_mb"] = int(rss.read_text()) / 1024
-        else:
-            # The first step compiles every code object (or loads it from Cython's on-disk
-            # cache, which is shared between sizes): that is the build.
-            built.net.run(params.dt)
-            first = time.perf_counter()
-            built.net.run(tl.duration - params.dt)
-            out["simulate_s"] = time.perf_counter() - first
-            out["build_s"] = first - t_start
-        counts = {g: np.bincount(np.asarray(m.i[:]), minlength=len(built.groups[g])) for g, m in built.spikes.items()}
-        counts["inputs"] = np.bincount(np.asarray(input_spikes.i[:]), minlength=len(built.groups["inputs"]))
+                # The first step compiles every code object (or loads it from Cython's on-disk
+                # cache, which is shared between sizes): that is the build.
+                built.net.run(params.dt)
+                first = time.perf_counter()
+                built.net.run(tl.duration - params.dt)
+                out["simulate_s"] = time.perf_counter() - first
+                out["build_s"] = first - t_start
+            counts = {g: np.bincount(np.asarray(m.i[:]), minlength=len(built.groups[g])) for g, m in built.spikes.items()}
+            counts["inputs"] = np.bincount(np.asarray(input_spikes.i[:]), minlength=len(built.groups["inputs"]))
+    finally:
         b2.prefs.devices.cpp_standalone.run_cmd_unix = run_cmd
     ends = {"input_e": ("inputs", "exc"), "e_e": ("exc", "exc"), "e_i": ("exc", "inh"), "i_e": ("inh", "exc")}
     conn = st.connectivity
@@ -117,6 +104,28 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     out["rate_exc_hz"] = float(counts["exc"].mean() / out["simulated_s"])
     out["python_peak_mb"] = _common.peak_rss_self_mb()
     return out
+
+
+def _run_standalone(dev, net, duration, out: dict) -> None:
+    """Build and run on a standalone target; split its time into build and simulation."""
+    import brian2 as b2
+
+    dev.run(net, duration)
+    tm = dev.timings
+    if "simulation_s" not in tm:
+        out["build_and_run_s"] = out["construct_s"] + tm["build_and_run_s"]
+        return
+    # The program's own loop time is std::clock (CPU time): keep it, and prefer the program's
+    # wall time where Brian2 records it (cpp_standalone; brian2genn does not).
+    wall = getattr(b2.device, "timers", {}).get("run_binary")
+    out["simulate_cpu_s"] = tm["simulation_s"]
+    out["simulate_s"] = wall or tm["simulation_s"]
+    out["simulate_clock"] = "wall" if wall else "cpu"
+    # genn generates its code inside run() (no codegen_s): its build_and_run_s holds it
+    out["build_s"] = out["construct_s"] + tm.get("codegen_s", 0) + tm["build_and_run_s"] - out["simulate_s"]
+    rss = Path(dev.directory) / "peak_rss_kb.txt"
+    if rss.exists():
+        out["program_peak_mb"] = int(rss.read_text()) / 1024
 
 
 def main(argv=None) -> int:

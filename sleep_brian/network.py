@@ -120,17 +120,20 @@ def record_index(n_synapses: int, fraction: float, limit: int | None = None) -> 
     return np.unique(np.floor(np.arange(n_rec) * (top / n_rec)).astype(np.int64))
 
 
-def run_data(params: ModelParams, timeline: Timeline, images: np.ndarray, conn: Connectivity) -> dict[str, np.ndarray]:
+def run_data(params: ModelParams, timeline: Timeline, images: np.ndarray, conn: Connectivity | None) -> dict[str, np.ndarray]:
     """A run's data as the values of the TimedArrays that hold it, by TimedArray name.
 
     ``images`` is the lookup table (one row per image, plus a blank row shown when no image is on
-    screen), ``image_schedule`` the row on screen per slot, and ``conn_<pathway>`` the 0/1
-    connection matrix of each pathway (read by the reusable build's connect step).
+    screen), ``image_schedule`` the row on screen per slot, and, given ``conn``, ``conn_<pathway>``
+    the dense 0/1 connection matrix of each pathway (read by the reusable build's connect step
+    only: at 6,400 E neurons the E->E one alone is 330 MB, so a fresh build passes None).
     """
     c = params.connectivity
     table = np.vstack([images, np.zeros((1, c.n_input))])
     shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image).astype(float)
     data = {"images": table, "image_schedule": shown}
+    if conn is None:
+        return data
     sizes = {"inputs": c.n_input, "exc": c.n_exc, "inh": c.n_inh}
     for pw in PATHWAYS:
         src, tgt, _ = PATHWAY_ENDS[pw]
@@ -364,7 +367,7 @@ def build_network(
     clock = {} if genn else {"dt": params.dt}
     if genn:
         b2.defaultclock.dt = params.dt
-    data = run_data(params, timeline, images, conn)
+    data = run_data(params, timeline, images, conn if reusable else None)
     slot = timeline.slot
     arrays = {
         "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),

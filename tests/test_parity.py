@@ -94,10 +94,10 @@ def test_standalone_refuses_network_operations(tmp_path):
 
 @pytest.mark.parametrize("name", ["gpu", "", "GeNN"])
 def test_unknown_devices_list_the_known_ones(name):
+    """(genn and cuda_standalone that are not installed: tests/test_genn.py, tests/test_cuda.py)"""
     with pytest.raises(DeviceError, match="unknown device") as exc:
         devices.check_device(name)
     assert all(d in str(exc.value) for d in devices.DEVICES)
-# (genn and cuda_standalone that are not installed: tests/test_genn.py, tests/test_cuda.py)
 
 
 def test_target_resets_brian(tmp_path):
