@@ -154,12 +154,12 @@ def genn_backend() -> str:
 
 
 def lowering_for(name: str, lowering: str = "timed_array") -> str:
-    """The lowering a device runs (chosen for the user): GeNN's rules need the ``genn`` lowering;
+    """The lowering a device runs (chosen for the user): GeNN's rules need the ``single_clock`` lowering;
     brian2cuda gets it too, for its single clock (brian2cuda 1.0a7's synapse template reads
     ``defaultclock``, undeclared when every object has a clock of its own, and it refills its
     random-number buffers once per clock)."""
     if name in ("genn", "cuda_standalone") and lowering == "timed_array":
-        return "genn"
+        return "single_clock"
     return lowering
 
 

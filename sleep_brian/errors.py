@@ -20,3 +20,11 @@ class DataError(SleepBrianError, ValueError):
 
 class DeviceError(SleepBrianError, RuntimeError):
     """A Brian2 code-generation target is unknown, not installed or cannot run this."""
+
+
+class ModelError(ConfigError):
+    """A model declaration is inconsistent: an unknown population, a name clash, a unit mismatch..."""
+
+
+class SimulationError(SleepBrianError, RuntimeError):
+    """A run's state went NaN or ran away: its results are not valid and are not stored as such."""

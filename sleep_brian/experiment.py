@@ -32,19 +32,19 @@ import numpy as np
 from sleep_brian import devices, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
-from sleep_brian.errors import ConfigError, DeviceError
+from sleep_brian.errors import ConfigError, DeviceError, SimulationError
+from sleep_brian.model import Model
 from sleep_brian.network import (
-    PATHWAY_ENDS,
+    LOWERINGS,
     BuiltNetwork,
     Connectivity,
     build_network,
+    check_code,
     draw_connectivity,
-    initial_weight,
     run_data,
     settle_weights,
-    weight_bounds,
 )
-from sleep_brian.params import PATHWAYS, ModelParams, ScheduleParams, to_dict
+from sleep_brian.params import ScheduleParams, to_dict
 from sleep_brian.protocol import Test, Timeline, align_to, lower, paper_schedule, sleep_grid
 
 __all__ = [
@@ -79,26 +79,23 @@ class RunConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
-    model: str = "paper"
-    params: ModelParams | None = None  # None: the ``model`` preset's parameters
-    schedule: ScheduleParams | None = None  # None: the ``model`` preset's schedule
+    #: A declared :class:`~sleep_brian.model.Model`, or a name for :func:`models.get_model`
+    #: (a built-in model or ``path/to/file.py:function``).
+    model: Model | str = "paper-stochastic"
+    schedule: ScheduleParams | None = None  # None: the model's own schedule, else the defaults
     seed: int = 1
     device: str = "cpp_standalone"
     control: bool = True
     lowering: str = "timed_array"
-    variant: str = ""  # label of a model variant in a sweep (default: the model's name)
 
     def __post_init__(self):
-        import models  # the presets live above this layer's dependencies, in models/
+        import models  # the built-in models live above this layer, in models/
 
-        if self.params is None:
-            object.__setattr__(self, "params", models.get_model(self.model))
+        object.__setattr__(self, "model", models.get_model(self.model))
         if self.schedule is None:
-            object.__setattr__(self, "schedule", models.get_schedule(self.model))
+            object.__setattr__(self, "schedule", self.model.schedule or ScheduleParams())
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", str(self.data_dir))
-        if not self.variant:
-            object.__setattr__(self, "variant", self.model)
         if not isinstance(self.dataset, str):
             raise ConfigError(f"dataset = {self.dataset!r} must be a name such as 'digits'.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -108,22 +105,29 @@ class RunConfig:
                 f"n_fit = {self.schedule.n_fit} exceeds n_train = {self.schedule.n_train}: the readout is "
                 "fitted on responses to training images; lower n_fit or raise n_train."
             )
-        if not isinstance(self.params, ModelParams) or not isinstance(self.schedule, ScheduleParams):
-            raise ConfigError("params must be a ModelParams and schedule a ScheduleParams.")
+        if not isinstance(self.schedule, ScheduleParams):
+            raise ConfigError(f"schedule must be a ScheduleParams, got {type(self.schedule).__name__}.")
         devices.check_device(self.device)
-        from sleep_brian.network import LOWERINGS
-
         if self.lowering not in LOWERINGS:
-            raise ConfigError(f"lowering = {self.lowering!r}; expected one of {', '.join(LOWERINGS)}.")
+            hint = " ('genn' is now called 'single_clock')" if self.lowering == "genn" else ""
+            raise ConfigError(f"lowering = {self.lowering!r}; expected one of {', '.join(LOWERINGS)}{hint}.")
         if self.lowering == "network_operation" and self.device not in devices.RUNTIME:
             raise DeviceError(
                 f"the network_operation lowering runs Python during the simulation, which {self.device} "
                 "cannot; use --device numpy or cython, or the default timed_array lowering."
             )
 
+    @property
+    def variant(self) -> str:
+        """The model's name: what sweeps and statistics group runs by."""
+        return self.model.name
+
     def to_dict(self) -> dict:
+        """JSON-safe: the model's whole declaration (equations included) under ``declaration``."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["params"] = to_dict(self.params)
+        d["model"] = self.model.name
+        d["variant"] = self.model.name
+        d["declaration"] = self.model.to_dict()
         d["schedule"] = to_dict(self.schedule)
         d["seed"] = int(self.seed)
         return d
@@ -183,11 +187,10 @@ class Plan:
 
 def plan(config: RunConfig) -> Plan:
     """Load and encode the data and lower the protocol of ``config``."""
-    s, p = config.schedule, config.params
-    data = load_dataset(
-        config.dataset, path=config.data_dir, side=p.input.side, n_train=s.n_train, n_test=s.n_test, seed=config.seed
-    )
-    x = encode_images(np.concatenate([data.x_train, data.x_test]), p.input)
+    s, m = config.schedule, config.model
+    enc = m.inputs.encoding
+    data = load_dataset(config.dataset, path=config.data_dir, side=enc.side, n_train=s.n_train, n_test=s.n_test, seed=config.seed)
+    x = encode_images(np.concatenate([data.x_train, data.x_test]), enc)
     y = np.concatenate([data.y_train, data.y_test])
     n_tr = len(data.x_train)
     train_idx = np.arange(n_tr)
@@ -204,10 +207,10 @@ def plan(config: RunConfig) -> Plan:
         phases += [Test(fit_idx, s.presentation, "fit_untrained"), Test(test_idx, s.presentation, "test_untrained")]
         # A short rest after the control puts every sleep boundary on the grid that training
         # alone would have, so weight snapshots can be coarse and still exact (snapshot_plan).
-        phases = align_to(phases, sleep_grid(lower(training, p.dt)) if training else 0, p.dt)
+        phases = align_to(phases, sleep_grid(lower(training, m.dt)) if training else 0, m.dt)
     phases += training
     phases += [Test(fit_idx, s.presentation, "fit"), Test(test_idx, s.presentation, "test")]
-    return Plan(x, y, fit_idx, test_idx, lower(phases, p.dt), data.source)
+    return Plan(x, y, fit_idx, test_idx, lower(phases, m.dt), data.source)
 
 
 def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons: int) -> np.ndarray:
@@ -219,22 +222,43 @@ def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons
     return counts
 
 
-def _read_back(params: ModelParams, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
+def _check_finite(built: BuiltNetwork) -> None:
+    """Refuse a run whose state went NaN or infinite: nothing read from it would be valid."""
+    bad = []
+    for pop in built.model.populations:
+        g = built.groups[pop.name]
+        for var in sorted(pop.neuron.variables):
+            values = np.asarray(getattr(g, var)[:], dtype=float)
+            if not np.isfinite(values).all():
+                bad.append(f"{pop.name}.{var} ({int((~np.isfinite(values)).sum())} of {values.size} neurons)")
+    for name, S in built.synapses.items():
+        w = np.asarray(S.w[:], dtype=float)
+        if not np.isfinite(w).all():
+            bad.append(f"{name}.w ({int((~np.isfinite(w)).sum())} of {w.size} synapses)")
+    if bad:
+        raise SimulationError(
+            f"the state of model {built.model.name!r} went NaN or infinite: {', '.join(bad)}. Check its equations, "
+            "integration method and time step (e.g. method='exact' with equal time constants, or dt too large)."
+        )
+
+
+def _read_back(model: Model, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
     """Copy everything needed out of Brian2 objects into numpy arrays (before the device resets)."""
-    dt = float(params.dt)
+    _check_finite(built)
+    dt = float(model.dt)
     out = {}
     for name, mon in built.spikes.items():
         out[f"spike_i_{name}"] = np.asarray(mon.i[:], dtype=np.int32)
         out[f"spike_step_{name}"] = np.round(np.asarray(mon.t_[:]) / dt).astype(np.int64)
-    clock_now = float(np.asarray(built.groups["exc"].sleep_clock[:])[0])
+    clock_now = float(np.asarray(built.groups[model.readout].sleep_clock[:])[0])
     for pw, S in built.synapses.items():
         w = np.asarray(S.w[:], dtype=float)
         if len(w) != built.connectivity.n(pw):
             # A reused build creates synapses from the run's matrices; a mismatch means the
             # run_args did not reach the connect step, and nothing read here would be valid.
             raise DeviceError(f"{pw}: the simulation has {len(w)} synapses, the run's connectivity {built.connectivity.n(pw)}.")
-        last = np.asarray(S.last_sleep[:], dtype=float)
-        out[f"w_final_{pw}"] = settle_weights(params, pw, w, last, clock_now, rng)
+        last = np.asarray(S.last_sleep[:], dtype=float) if model.rule_of(model.pathway(pw)) is not None else None
+        out[f"w_final_{pw}"] = settle_weights(model, pw, w, last, clock_now, rng) if last is not None else w
         out[f"w_initial_{pw}"] = built.initial_weights[pw]
         out[f"i_{pw}"] = built.connectivity.i[pw].astype(np.int32)
         out[f"j_{pw}"] = built.connectivity.j[pw].astype(np.int32)
@@ -262,14 +286,14 @@ def snapshot_boundaries(timeline: Timeline, grid: int) -> list[int]:
     return [s for s in timeline.block_boundaries() if grid and (s % grid == 0 or s >= n)]
 
 
-def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
+def _keep_boundary_snapshots(model: Model, arrays: dict, timeline: Timeline) -> None:
     """Replace the regular weight snapshots by those at the wake/sleep boundaries
     (``w_boundary_<pathway>``, one column per step of ``boundary_steps``; see
     :func:`snapshot_boundaries`)."""
     grid = int(arrays["snapshot_steps"])
     steps = np.array(snapshot_boundaries(timeline, grid), dtype=np.int64)
     arrays["boundary_steps"] = steps
-    for pw in PATHWAYS:
+    for pw in model.pathway_names:
         if f"w_snap_{pw}" in arrays:
             if len(steps):
                 arrays[f"w_boundary_{pw}"] = np.stack(
@@ -282,7 +306,7 @@ def _keep_boundary_snapshots(arrays: dict, timeline: Timeline) -> None:
 RASTER_HALF_WIDTH_S = 2.0
 
 
-def _keep_raster_window(arrays: dict, timeline: Timeline) -> None:
+def _keep_raster_window(model: Model, arrays: dict, timeline: Timeline) -> None:
     """Keep the spikes within RASTER_HALF_WIDTH_S of the first sleep's start (or of the end of
     the first wake block when there is no sleep), for a raster across the transition."""
     sleeps, wakes = timeline.spans_of("sleep"), timeline.spans_of("wake")
@@ -294,7 +318,7 @@ def _keep_raster_window(arrays: dict, timeline: Timeline) -> None:
         return
     half = int(round(RASTER_HALF_WIDTH_S / float(timeline.dt)))
     arrays["raster_window_steps"] = np.array([max(0, centre - half), centre, centre + half], dtype=np.int64)
-    for name in ("exc", "inh"):
+    for name in (p.name for p in model.populations):
         if f"spike_step_{name}" in arrays:
             st = arrays[f"spike_step_{name}"]
             sel = (st >= centre - half) & (st < centre + half)
@@ -302,11 +326,17 @@ def _keep_raster_window(arrays: dict, timeline: Timeline) -> None:
             arrays[f"raster_i_{name}"] = arrays[f"spike_i_{name}"][sel]
 
 
-def _rf_matrix(arrays: dict, p: ModelParams, w_rec: np.ndarray) -> np.ndarray:
-    """Input->E weights as (n_input, n_exc) receptive fields (0 where there is no synapse)."""
-    idx = arrays["snap_index_input_e"]
-    m = np.zeros((p.connectivity.n_input, p.connectivity.n_exc))
-    m[arrays["i_input_e"][idx], arrays["j_input_e"][idx]] = w_rec
+def _rf_pathway(model: Model) -> str | None:
+    """The pathway from the input layer onto the readout population (the receptive fields), if one."""
+    rf = model.input_pathways(model.readout)
+    return rf[0].name if rf else None
+
+
+def _rf_matrix(arrays: dict, model: Model, pathway: str, w_rec: np.ndarray) -> np.ndarray:
+    """Input->readout weights as (n_input, n_readout) receptive fields (0 where there is no synapse)."""
+    idx = arrays[f"snap_index_{pathway}"]
+    m = np.zeros((model.inputs.size, model.population(model.readout).size))
+    m[arrays[f"i_{pathway}"][idx], arrays[f"j_{pathway}"][idx]] = w_rec
     return m
 
 
@@ -315,20 +345,21 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
 
     Weights: per pathway, the statistics of :func:`metrics.weight_stats` of the recorded synapses
     and their rank correlation with the previous boundary; the receptive-field correlation of
-    input->E (when at least 95 % of its synapses are recorded). Responses: the spike counts of the
-    excitatory neurons to each training image, per wake block, summarised by
+    the input->readout pathway (when at least 95 % of its synapses are recorded). Responses: the
+    spike counts of the readout population to each training image, per wake block, summarised by
     :func:`metrics.response_stats` (a block of 35 images holds a few per class, so these are noisy
     per block and meant to be read as a trend).
     """
-    tl, p = pl.timeline, config.params
-    dt_s = float(p.dt)
+    tl, m = pl.timeline, config.model
+    dt_s = float(m.dt)
     grid = int(arrays["snapshot_steps"])
     steps = snapshot_boundaries(tl, grid)
     out = {"t_s": [s * dt_s for s in steps], "weights": {}, "blocks": {}}
-    recorded = all(f"w_snap_{pw}" in arrays for pw in PATHWAYS) and steps
+    rf = _rf_pathway(m)
+    recorded = [pw for pw in m.pathway_names if f"w_snap_{pw}" in arrays] if steps else []
     if recorded:
-        for pw in PATHWAYS:
-            lo, hi = weight_bounds(p, pw)
+        for pw in recorded:
+            lo, hi = m.pathway(pw).bounds or (None, None)
             series: dict[str, list] = {}
             prev = None
             for s in steps:
@@ -341,17 +372,17 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
                 )
                 # A reused build may leave the last few synapses of a seed unrecorded
                 # (network.record_index); they count as absent, which moves this little.
-                if pw == "input_e" and len(arrays["snap_index_input_e"]) >= 0.95 * len(arrays["i_input_e"]):
+                if pw == rf and len(arrays[f"snap_index_{pw}"]) >= 0.95 * len(arrays[f"i_{pw}"]):
                     series.setdefault("rf_correlation", []).append(
-                        metrics.receptive_field_correlation(_rf_matrix(arrays, p, w))
+                        metrics.receptive_field_correlation(_rf_matrix(arrays, m, pw, w))
                     )
                 prev = w
             out["weights"][pw] = series
     blocks: dict[str, list] = {}
-    n_exc = p.connectivity.n_exc
+    ro, n_ro = m.readout, m.population(m.readout).size
     counts = []
     for span in tl.spans_of("wake"):
-        c = response_counts(arrays["spike_i_exc"], arrays["spike_step_exc"], span, n_exc)
+        c = response_counts(arrays[f"spike_i_{ro}"], arrays[f"spike_step_{ro}"], span, n_ro)
         counts.append(c)
         blocks.setdefault("t_s", []).append(span.stop_step * dt_s)
         rs = metrics.response_stats(c, pl.labels[span.images])
@@ -381,7 +412,7 @@ def _flags(weights: dict, rates: dict) -> dict:
             continue
         if not st:
             continue
-        far = st["frac_at_min"] if PATHWAY_ENDS[pw][2] else st["frac_at_max"]
+        far = st["frac_at_min"] if entry.get("inhibitory") else st["frac_at_max"]
         start = (entry.get("before_training") or {}).get("abs_mean", float("nan"))
         growth = st["abs_mean"] / start if start and np.isfinite(start) else float("nan")
         if far >= RUNAWAY_FRACTION or growth >= RUNAWAY_GROWTH:
@@ -396,11 +427,11 @@ def _flags(weights: dict, rates: dict) -> dict:
 
 def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     """Readouts and metrics from the arrays of a finished run."""
-    tl, p = pl.timeline, config.params
-    n_exc = p.connectivity.n_exc
-    pres_s = tl.spans_of("test")[0].steps_per_image * float(p.dt)  # as simulated (whole steps)
+    tl, m = pl.timeline, config.model
+    ro, n_ro = m.readout, m.population(m.readout).size
+    pres_s = tl.spans_of("test")[0].steps_per_image * float(m.dt)  # as simulated (whole steps)
     resp = {
-        span.label: response_counts(arrays["spike_i_exc"], arrays["spike_step_exc"], span, n_exc)
+        span.label: response_counts(arrays[f"spike_i_{ro}"], arrays[f"spike_step_{ro}"], span, n_ro)
         for span in tl.spans_of("test")
     }
     for label, counts in resp.items():
@@ -417,10 +448,12 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
 
     grid, end = int(arrays["snapshot_steps"]), tl.n_steps
     weights = {}
-    for pw in PATHWAYS:
-        lo, hi = weight_bounds(p, pw)
+    for decl in m.pathways:
+        pw = decl.name
+        lo, hi = decl.bounds or (None, None)
         w_end = arrays[f"w_final_{pw}"]
-        entry = {"n_synapses": int(len(w_end))}
+        entry = {"n_synapses": int(len(w_end)), "source": decl.source, "target": decl.target,
+                 "inhibitory": bool(decl.inhibitory), "plastic": bool(decl.plastic)}  # fmt: skip
         if not np.isfinite(w_end).all():
             entry["nan"] = True
             weights[pw] = entry
@@ -441,7 +474,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
                 b = _snapshot(arrays, pw, span.stop_step, grid, end)
                 sleeps.append(
                     {
-                        "t_s": span.start_step * float(p.dt),
+                        "t_s": span.start_step * float(m.dt),
                         "rank_corr": metrics.rank_correlation(a, b),
                         "abs_mean_before": float(np.abs(a).mean()),
                         "abs_mean_after": float(np.abs(b).mean()),
@@ -455,11 +488,12 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     flags = _flags(weights, rates)
     finite = all(not w.get("nan") for w in weights.values())
     stability = _stability(config, pl, arrays) if finite else {}
-    dt_s = float(p.dt)
+    dt_s = float(m.dt)
     return {
         "status": "flagged" if (flags["nan_weights"] or flags["runaway"] or flags["saturated"] or flags["silent"]) else "ok",
         "accuracy": accuracy,
         "rates": rates,
+        "population_rates": _population_rates(m, tl, arrays),
         "weights": weights,
         "flags": flags,
         "stability": stability,
@@ -477,6 +511,23 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     }
 
 
+def _population_rates(model: Model, tl: Timeline, arrays: dict) -> dict:
+    """Mean firing rate (Hz) of every population in each kind of phase (wake, sleep, test)."""
+    dt_s = float(model.dt)
+    out = {}
+    for pop in model.populations:
+        steps = arrays[f"spike_step_{pop.name}"]
+        entry = {}
+        for kind in ("wake", "sleep", "test"):
+            spans = tl.spans_of(kind)
+            n_steps = sum(s.stop_step - s.start_step for s in spans)
+            if n_steps:
+                n = sum(int(((steps >= s.start_step) & (steps < s.stop_step)).sum()) for s in spans)
+                entry[kind] = n / (pop.size * n_steps * dt_s)
+        out[pop.name] = entry
+    return out
+
+
 @dataclass
 class Streams:
     """The random streams of a run, all derived from its master seed (:func:`stream`)."""
@@ -486,8 +537,8 @@ class Streams:
     brian_seed: int
 
     @classmethod
-    def derive(cls, params: ModelParams, seed: int) -> "Streams":
-        conn = draw_connectivity(params, np.random.default_rng(stream(seed, "connectivity")))
+    def derive(cls, model: Model, seed: int) -> "Streams":
+        conn = draw_connectivity(model, np.random.default_rng(stream(seed, "connectivity")))
         return cls(conn, np.random.default_rng(stream(seed, "settle")), brian_seed(seed))
 
 
@@ -510,7 +561,9 @@ def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
     store.check_new(out_dir, name, overwrite)
     store.config_key(config.to_dict())  # fails now, not after the simulation, if it cannot be stored
     pl = plan(config)
-    return _Prepared(config, name, pl, Streams.derive(config.params, config.seed), t_start, time.perf_counter())
+    with devices.quiet_codegen_warnings():
+        check_code(config.model)
+    return _Prepared(config, name, pl, Streams.derive(config.model, config.seed), t_start, time.perf_counter())
 
 
 def _announce(prep: _Prepared) -> None:
@@ -547,10 +600,10 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         "build": build or {"reused": False},
         **summary,
     }
-    _keep_raster_window(arrays, pl.timeline)
+    _keep_raster_window(config.model, arrays, pl.timeline)
     for k in [k for k in arrays if k.startswith("spike_")]:
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
-    _keep_boundary_snapshots(arrays, pl.timeline)
+    _keep_boundary_snapshots(config.model, arrays, pl.timeline)
     path = store.save(out_dir, prep.name, record, arrays, overwrite=overwrite) if out_dir is not None else None
     return RunResult(record=record, arrays=arrays, path=path)
 
@@ -560,25 +613,25 @@ def brian_seed(seed: int) -> int:
     return int(stream(seed, "brian").generate_state(1)[0] % (2**31 - 1))
 
 
-def simulate(params: ModelParams, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
+def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
              lowering: str = "timed_array", build_root=None, progress: bool = False,
              streams: Streams | None = None) -> tuple[dict, dict]:
     """Simulate a lowered protocol on a fresh network: the core of every run and protocol.
 
     Connectivity, the final decay catch-up and Brian2's generator derive from the master
     ``seed`` (:class:`Streams`; pass ``streams`` if they are derived already). Returns
-    ``(arrays, timings)``: spike trains of E and I (``spike_i_*``, ``spike_step_*``), initial and
+    ``(arrays, timings)``: spike trains per population (``spike_i_*``, ``spike_step_*``), initial and
     final weights and connectivity per pathway, and weight snapshots (see
     :func:`sleep_brian.network.snapshot_plan`).
     """
-    st = Streams.derive(params, seed) if streams is None else streams
+    st = Streams.derive(model, seed) if streams is None else streams
     with devices.target(device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
         dev.seed(st.brian_seed)
         built = build_network(
-            params, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering)
+            model, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering)
         )
         dev.run(built.net, timeline.duration, report="stderr" if progress else None)
-        arrays = _read_back(params, built, timeline, st.settle_rng)
+        arrays = _read_back(model, built, timeline, st.settle_rng)
         timings = dict(dev.timings)
     return arrays, timings
 
@@ -601,7 +654,7 @@ def run(
     if progress:
         _announce(prep)
     arrays, timings = simulate(
-        config.params,
+        config.model,
         pl.timeline,
         pl.images,
         seed=config.seed,
@@ -620,7 +673,7 @@ def schedule_key(config: RunConfig) -> str:
     different keys never share a build (the sweep groups runs by it)."""
     return store.config_key(
         {
-            "params": to_dict(config.params),
+            "declaration": config.model.to_dict(),
             "schedule": to_dict(config.schedule),
             "device": config.device,
             "control": config.control,
@@ -708,12 +761,12 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
         failed.add(k)
         fail(k, exc)
 
-    limit = {pw: min(p.streams.connectivity.n(pw) for p in preps) for pw in PATHWAYS}
+    limit = {pw: min(p.streams.connectivity.n(pw) for p in preps) for pw in c0.model.pathway_names}
     try:
         with devices.target(c0.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
             dev.prepare_reuse()
             built = build_network(
-                c0.params, pl0.timeline, pl0.images, None, connectivity=first.streams.connectivity,
+                c0.model, pl0.timeline, pl0.images, None, connectivity=first.streams.connectivity,
                 reusable=True, record_limit=limit,
             )  # fmt: skip
             dev.compile(built.net, pl0.timeline.duration)
@@ -737,12 +790,12 @@ def _run_compiled(dev, built: BuiltNetwork, prep: _Prepared, out_dir, overwrite,
     prep.t_start, prep.t_plan = now - plan_s, now
     if progress:
         _announce(prep)
-    params, conn = prep.config.params, prep.streams.connectivity
-    data = run_data(params, prep.plan.timeline, prep.plan.images, conn)
+    model, conn = prep.config.model, prep.streams.connectivity
+    data = run_data(model, prep.plan.timeline, prep.plan.images, conn)
     timings = dev.run_compiled({built.data_arrays[n]: v for n, v in data.items()}, prep.streams.brian_seed)
     # The compiled network's handles, with this run's synapses and (constant) initial weights.
-    w0 = {pw: np.full(conn.n(pw), initial_weight(params, pw)) for pw in PATHWAYS}
+    w0 = {pw.name: np.full(conn.n(pw.name), pw.initial_weight()) for pw in model.pathways}
     view = dataclasses.replace(built, connectivity=conn, initial_weights=w0)
-    arrays = _read_back(params, view, prep.plan.timeline, prep.streams.settle_rng)
+    arrays = _read_back(model, view, prep.plan.timeline, prep.streams.settle_rng)
     dev.discard_results()
     return _finish(prep, arrays, timings, out_dir, overwrite, build=build_info)

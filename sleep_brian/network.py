@@ -1,10 +1,20 @@
-"""Build an explicit ``b2.Network`` of the paper's model for a lowered protocol.
+"""Build an explicit ``b2.Network`` from any declared :class:`~sleep_brian.model.Model`.
 
-The network has three groups (``inputs``, ``exc``, ``inh``) and four plastic pathways
-(:data:`~sleep_brian.params.PATHWAYS`). Connectivity is drawn with numpy from the run's seed, so
-it is the same on every device; the random streams during the run (input spikes, sleep noise,
-stochastic decay) come from Brian2's generator, seeded by the caller through
-:func:`sleep_brian.devices.target`'s ``b2.seed``.
+The builder lowers a declaration for a protocol's :class:`~sleep_brian.timeline.Timeline` and
+composes the regime machinery onto it, the same for every model:
+
+- every group gets the regime flags ``sleep`` and ``plastic`` and the sleep clock, read from the
+  schedule's TimedArrays (or set by a Python ``NetworkOperation`` in the teaching lowering);
+- the input layer shows the image on screen while awake and nothing while asleep;
+- a population's declared :class:`~sleep_brian.model.Noise` is on during sleep only, and its
+  declared clipping applies every step;
+- a pathway's weight changes are gated by ``plastic_pre``/``plastic_post`` (0 in a pathway
+  declared non-plastic), and its sleep rule is applied lazily: right before the synapse is used
+  or its weight is recorded (:mod:`sleep_brian.equations.homeostasis`).
+
+Connectivity is drawn with numpy from the run's seed, so it is the same on every device; the
+random streams during the run (input spikes, sleep noise, stochastic decay) come from Brian2's
+generator, seeded by the caller through :func:`sleep_brian.devices.target`'s ``b2.seed``.
 """
 
 from __future__ import annotations
@@ -13,36 +23,32 @@ from dataclasses import dataclass, field
 
 import brian2 as b2
 import numpy as np
+from brian2.equations.codestrings import Expression
+from brian2.equations.equations import SingleEquation
+from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
-from sleep_brian.errors import ConfigError
-from sleep_brian.params import PATHWAYS, ModelParams
+from sleep_brian.errors import ConfigError, ModelError
+from sleep_brian.model import REGIME_VARIABLES, Model, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
     "BuiltNetwork",
     "Connectivity",
+    "LOWERINGS",
     "draw_connectivity",
     "build_network",
     "snapshot_plan",
-    "decay_namespace",
     "settle_weights",
     "regime_switcher",
-    "neuron_step_code",
-    "attach_step_code",
-    "weight_bounds",
+    "step_code",
     "record_index",
     "run_data",
-    "initial_weight",
+    "check_code",
 ]
 
-#: (source group, target group, inhibitory presynapse) per pathway
-PATHWAY_ENDS = {
-    "input_e": ("inputs", "exc", False),
-    "e_e": ("exc", "exc", False),
-    "e_i": ("exc", "inh", False),
-    "i_e": ("inh", "exc", True),
-}
+#: How a protocol's schedule reaches the network (see :func:`build_network`).
+LOWERINGS = ("timed_array", "network_operation", "single_clock")
 
 
 @dataclass
@@ -56,21 +62,22 @@ class Connectivity:
         return len(self.i[pathway])
 
 
-def draw_connectivity(params: ModelParams, rng: np.random.Generator) -> Connectivity:
-    """The paper's connection rule: independent Bernoulli draws per pair with probability p.
+def draw_connectivity(model: Model, rng: np.random.Generator) -> Connectivity:
+    """Draw every pathway's connections, in declaration order, from ``rng``.
 
-    No E->E self-connections; an I->E synapse is removed where the reciprocal E->I synapse
-    exists (if ``remove_reciprocal_ie``).
+    Self-connections are dropped where a pathway forbids them, then pairs that repeat an
+    ``exclude_reciprocal_of`` pathway in the opposite direction.
     """
-    c = params.connectivity
-    sizes = {"inputs": c.n_input, "exc": c.n_exc, "inh": c.n_inh}
+    sizes = model.groups
     masks = {}
-    for name in PATHWAYS:
-        src, tgt, _ = PATHWAY_ENDS[name]
-        masks[name] = rng.random((sizes[src], sizes[tgt])) < getattr(c, name).p
-    np.fill_diagonal(masks["e_e"], False)
-    if c.remove_reciprocal_ie:
-        masks["i_e"] &= ~masks["e_i"].T
+    for pw in model.pathways:
+        masks[pw.name] = pw.connect.draw(sizes[pw.source], sizes[pw.target], rng)
+    for pw in model.pathways:
+        if not pw.connect.allow_self:
+            np.fill_diagonal(masks[pw.name], False)
+    for pw in model.pathways:
+        if pw.connect.exclude_reciprocal_of is not None:
+            masks[pw.name] &= ~masks[pw.connect.exclude_reciprocal_of].T
     ii, jj = {}, {}
     for name, m in masks.items():
         ii[name], jj[name] = np.nonzero(m)
@@ -120,26 +127,25 @@ def record_index(n_synapses: int, fraction: float, limit: int | None = None) -> 
     return np.unique(np.floor(np.arange(n_rec) * (top / n_rec)).astype(np.int64))
 
 
-def run_data(params: ModelParams, timeline: Timeline, images: np.ndarray, conn: Connectivity | None) -> dict[str, np.ndarray]:
+def run_data(model: Model, timeline: Timeline, images: np.ndarray, conn: Connectivity | None) -> dict[str, np.ndarray]:
     """A run's data as the values of the TimedArrays that hold it, by TimedArray name.
 
     ``images`` is the lookup table (one row per image, plus a blank row shown when no image is on
     screen), ``image_schedule`` the row on screen per slot, and, given ``conn``, ``conn_<pathway>``
     the dense 0/1 connection matrix of each pathway (read by the reusable build's connect step
-    only: at 6,400 E neurons the E->E one alone is 330 MB, so a fresh build passes None).
+    only: at 6,400 excitatory neurons the recurrent one alone is 330 MB, so a fresh build passes
+    None).
     """
-    c = params.connectivity
-    table = np.vstack([images, np.zeros((1, c.n_input))])
+    table = np.vstack([images, np.zeros((1, model.inputs.size))])
     shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image).astype(float)
     data = {"images": table, "image_schedule": shown}
     if conn is None:
         return data
-    sizes = {"inputs": c.n_input, "exc": c.n_exc, "inh": c.n_inh}
-    for pw in PATHWAYS:
-        src, tgt, _ = PATHWAY_ENDS[pw]
-        m = np.zeros((sizes[src], sizes[tgt]))
-        m[conn.i[pw], conn.j[pw]] = 1.0
-        data[f"conn_{pw}"] = m
+    sizes = model.groups
+    for pw in model.pathways:
+        m = np.zeros((sizes[pw.source], sizes[pw.target]))
+        m[conn.i[pw.name], conn.j[pw.name]] = 1.0
+        data[f"conn_{pw.name}"] = m
     return data
 
 
@@ -147,6 +153,7 @@ def run_data(params: ModelParams, timeline: Timeline, images: np.ndarray, conn: 
 class BuiltNetwork:
     """The network and the handles a run needs to read it back."""
 
+    model: Model
     net: b2.Network
     groups: dict[str, b2.NeuronGroup]
     synapses: dict[str, b2.Synapses]
@@ -161,123 +168,103 @@ class BuiltNetwork:
     data_arrays: dict[str, b2.TimedArray] = field(default_factory=dict)
 
 
-def _neuron_namespace(p: ModelParams, timeline_arrays: dict) -> dict:
-    n = p.neuron
-    ns = {k: getattr(n, k) for k in ("tau_m", "tau_syn", "R", "v_rest", "v_reset", "v_min", "v_max")}
-    ns.update({k: getattr(n, k) for k in ("v_th0", "th_min", "th_max", "tau_a", "delta_a")})
-    # Noise is white: its sd per step scales with sqrt(dt / noise_dt_ref).
-    ns["noise_step"] = n.noise_sd * np.sqrt(float(p.dt / n.noise_dt_ref))
-    ns["noise_sigma"] = n.noise_sd / np.sqrt(n.noise_dt_ref)  # the same noise as an xi term (genn lowering)
-    ns["sleep_dt_ref"] = p.sleep.dt_ref
-    ns["clock_tick"] = float(p.dt / p.sleep.dt_ref)
-    ns.update(timeline_arrays)
-    return ns
-
-
-def decay_namespace(p: ModelParams, pathway: str) -> tuple[str, dict]:
-    """The decay code (with ``SLEEP_CLOCK`` placeholder) and its constants for one pathway."""
-    s = p.sleep
-    inhibitory = PATHWAY_ENDS[pathway][2]
-    ns = {"lam": s.lam}
-    if s.rule == "power":
-        ns["w_tar"] = s.w_tar_inh if inhibitory else s.w_tar_exc
-        return eq.POWER_LAW_DECAY, ns
-    w0 = getattr(p.connectivity, pathway).w0
-    base = w0 if s.baseline == "initial" else (s.w_tar_inh if inhibitory else s.w_tar_exc)
-    if base == 0 or np.sign(base) != (-1 if inhibitory else 1):
-        raise ConfigError(
-            f"stochastic decay baseline for {pathway} is {base}; it must be nonzero with the weights' sign "
-            "(set SleepParams.baseline='target' or a nonzero initial weight)."
-        )
-    ns["w_base"] = base
-    ns["sigma_log"] = s.sigma_log
-    return eq.STOCHASTIC_DECAY, ns
-
-
-def weight_bounds(params: ModelParams, pathway: str) -> tuple[float, float]:
-    """The hard bounds [w_lo, w_hi] of a pathway's weights."""
-    c = eq.stdp_constants(params.stdp, inhibitory_pre=PATHWAY_ENDS[pathway][2])
-    return c["w_lo"], c["w_hi"]
-
-
-def initial_weight(params: ModelParams, pathway: str) -> float:
-    """Every synapse's starting weight in ``pathway``: its ``w0``, within the bounds."""
-    return float(np.clip(getattr(params.connectivity, pathway).w0, *weight_bounds(params, pathway)))
-
-
-def settle_weights(params: ModelParams, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
-    """Apply the decay still owed at the end of a run (the numpy twin of the Brian2 code)."""
-    code, ns = decay_namespace(params, pathway)
-    lo, hi = weight_bounds(params, pathway)
-    e = ns["lam"] ** (clock_now - np.asarray(last_sleep))
+def settle_weights(model: Model, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
+    """Apply the sleep decay still owed at the end of a run (the rule's numpy twin)."""
+    pw = model.pathway(pathway)
+    rule = model.rule_of(pw)
     w = np.asarray(w, dtype=float)
-    if "w_tar" in ns:
-        out = ns["w_tar"] * (w / ns["w_tar"]) ** e
-    else:
-        x = np.log(w / ns["w_base"]) * e + ns["sigma_log"] * np.sqrt(1 - e**2) * rng.standard_normal(w.shape)
-        out = ns["w_base"] * np.exp(x)
-    return np.clip(out, lo, hi)
+    if rule is None or rule.settle is None:
+        return w
+    out = rule.settle(w, clock_now - np.asarray(last_sleep), rule.constants(pw), rng)
+    return np.clip(out, *pw.bounds)
 
 
-#: How a protocol's schedule reaches the network (see :func:`build_network`).
-LOWERINGS = ("timed_array", "network_operation", "genn")
+def _clock_tick(model: Model) -> float:
+    """Sleep-clock units per time step (the sleep rules' dt_ref; 1 ms when there is none)."""
+    rules = [model.rule_of(pw) for pw in model.pathways if model.rule_of(pw) is not None]
+    return float(model.dt / (rules[0].dt_ref if rules else 1 * b2.ms))
 
 
-def neuron_step_code(lowering: str = "timed_array") -> str:
-    """What every LIF neuron runs once per step outside its equations.
+def step_code(pop: Population, lowering: str = "timed_array") -> str:
+    """What a population runs once per step outside its equations.
 
     ``timed_array``/``network_operation``: after integration, before the threshold test: the
-    regime flags from the schedule (unless a NetworkOperation sets them), then membrane noise
-    and clipping. ``genn``: at the start of the step: flags and clipping (the noise is in the
-    equations, :data:`~sleep_brian.equations.neurons.LIF_ADAPTIVE_NOISE_IN_EQUATIONS`). The sleep
-    clock ticks separately (:func:`attach_step_code`).
+    regime flags from the schedule (unless a NetworkOperation sets them), then the sleep noise
+    and clipping the neuron declares. ``single_clock``: at the start of the step, flags and
+    clipping (the noise is an ``xi`` term in the equations, :func:`_equations`). Clipping at
+    the start of step k+1 instead of before the threshold test of step k is the same whenever
+    the clip range holds every threshold value (as in the paper's neuron: the threshold, at most
+    0 mV, lies inside [-100, 40] mV), since then a clip never decides a spike.
     """
-    if lowering == "genn":
-        return eq.REGIME_UPDATE + eq.MEMBRANE_CLIP
-    regime = eq.REGIME_UPDATE if lowering == "timed_array" else ""
-    return regime + eq.MEMBRANE_NOISE_AND_CLIP
+    nm = pop.neuron
+    lines = [eq.REGIME_UPDATE.strip()] if lowering != "network_operation" else []
+    noisy = nm.sleep_noise.variable if nm.sleep_noise is not None and lowering != "single_clock" else None
+    for var, (lo, hi) in nm.clip.items():
+        x = f"{var} + sleep * noise_step * randn()" if var == noisy else var
+        lines.append(f"{var} = clip({x}, {lo}, {hi})")
+    if noisy is not None and noisy not in nm.clip:
+        lines.append(f"{noisy} = {noisy} + sleep * noise_step * randn()")
+    return "\n" + "\n".join(lines) + "\n"
 
 
-def attach_step_code(group: b2.NeuronGroup, dt, lowering: str = "timed_array", *, lif: bool = True) -> None:
+def _attach_step_code(group: b2.NeuronGroup, dt, lowering: str, code: str | None) -> None:
     """Attach the per-step code in the paper's order: [integrate] -> flags, noise, clip ->
     [threshold, synapses: STDP] -> sleep clock tick (so this step's decay follows its STDP).
 
-    The ``genn`` lowering keeps that order with ``run_regularly`` in the start slot only
+    The ``single_clock`` lowering keeps that order with ``run_regularly`` in the start slot only
     (GeNN's rule): the tick of step k runs first thing in step k+1 (``order=-30``, before the
     snapshot catch-up at -20 and before the flags of step k+1 are read), so every reader sees
     the same count as with the tick at the end of step k.
     """
-    if lowering == "genn":
-        if lif:
-            group.run_regularly(neuron_step_code(lowering), dt=dt, when="start")
+    if lowering == "single_clock":
+        if code is not None:
+            group.run_regularly(code, dt=dt, when="start")
         group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="start", order=-30)
         return
-    if lif:
-        group.run_regularly(neuron_step_code(lowering), dt=dt, when="before_thresholds")
+    if code is not None:
+        group.run_regularly(code, dt=dt, when="before_thresholds")
     group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="end")
 
 
-def sleep_clock_at(params: ModelParams, timeline: Timeline, grid: int) -> b2.TimedArray:
+def _equations(pop: Population, single_clock: bool) -> b2.Equations:
+    """The neuron's equations plus the regime variables (and, single-clock, the noise term)."""
+    nm = pop.neuron
+    eqs = b2.Equations(nm.equations)
+    if single_clock and nm.sleep_noise is not None:
+        var = nm.sleep_noise.variable
+        single = eqs[var]
+        if single.type != "differential equation":
+            raise ModelError(f"population {pop.name!r}: the single-clock lowering puts sleep noise into d{var}/dt, "
+                             f"but {var} is not a differential equation.")  # fmt: skip
+        noisy = SingleEquation(single.type, var, single.dim, single.var_type,
+                               expr=Expression(f"{single.expr.code} + sleep * noise_sigma * xi"), flags=single.flags)  # fmt: skip
+        eqs = b2.Equations([noisy if name == var else e for name, e in eqs.items()])
+    return eqs + b2.Equations("\n".join(f"{v} : 1" for v in REGIME_VARIABLES))
+
+
+def _sleep_clock_at(model: Model, timeline: Timeline, grid: int) -> b2.TimedArray:
     """The sleep clock's value at the start of every ``grid``-th step, as a TimedArray.
 
     The clock is a function of the schedule alone (it counts sleep steps), so code that may not
     read a neuron's ``sleep_clock`` (GeNN's host-side synaptic ``run_regularly``) reads this.
     """
     step_sleep = np.repeat(timeline.sleep.astype(float), timeline.slot_steps)
-    at_step = np.concatenate([[0.0], np.cumsum(step_sleep)]) * float(params.dt / params.sleep.dt_ref)
-    return b2.TimedArray(at_step[::grid], dt=grid * params.dt, name="sleep_clock_grid")
+    at_step = np.concatenate([[0.0], np.cumsum(step_sleep)]) * _clock_tick(model)
+    return b2.TimedArray(at_step[::grid], dt=grid * model.dt, name="sleep_clock_grid")
 
 
-def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
+def regime_switcher(model: Model, timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
     """The schedule as a Python ``NetworkOperation``: the readable twin of the TimedArray lowering.
 
     At the start of every slot it looks up the slot's regime and sets the flags that the
     equations read, and the input probabilities of the image on screen. It runs before the
     code that reads the flags (``when='start', order=-5``) and sets them to the values the
-    TimedArray lowering would, so both produce the same simulation (tests/test_parity.py). Standalone devices cannot
-    run Python during a simulation (:mod:`sleep_brian.devices` refuses it).
+    TimedArray lowering would, so both produce the same simulation (tests/test_parity.py).
+    Standalone devices cannot run Python during a simulation (:mod:`sleep_brian.devices`
+    refuses it).
     """
     slot_s = float(timeline.slot)
+    inputs = groups[model.inputs.name]
 
     def switch_regime(t):
         k = min(int(round(float(np.asarray(t)) / slot_s)), len(timeline.sleep) - 1)
@@ -287,16 +274,23 @@ def regime_switcher(timeline: Timeline, groups: dict, images: np.ndarray, p_scal
             g.plastic = plastic
         # Wake and test show an image; sleep and rest show nothing.
         shown = timeline.image[k]
-        groups["inputs"].p = 0.0 if shown == NO_IMAGE else p_scale * (1 - sleep) * images[shown]
+        inputs.p = 0.0 if shown == NO_IMAGE else p_scale * (1 - sleep) * images[shown]
 
     return b2.NetworkOperation(switch_regime, dt=timeline.slot, when="start", order=-5, name="regime_switcher")
 
 
+def _gate(code: str | None, plastic: bool) -> str:
+    """Synapse code with the plasticity flags fixed at 0 for a pathway declared non-plastic."""
+    if code is None:
+        return ""
+    return code if plastic else word_substitute(code, {"plastic_pre": "0", "plastic_post": "0"})
+
+
 def build_network(
-    params: ModelParams,
+    model: Model,
     timeline: Timeline,
     images: np.ndarray,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
     *,
     record_weights: bool = True,
     snapshot_budget: int = 8_000_000,
@@ -306,32 +300,34 @@ def build_network(
     reusable: bool = False,
     record_limit: dict[str, int] | None = None,
 ) -> BuiltNetwork:
-    """Build the paper's network for ``timeline`` on the currently selected Brian2 device.
+    """Build ``model`` for ``timeline`` on the currently selected Brian2 device.
 
     Parameters
     ----------
-    params : ModelParams
+    model : Model
+        Any declared model (:mod:`sleep_brian.model`).
     timeline : Timeline
-        The lowered protocol (:func:`sleep_brian.protocol.lower`); its ``dt`` must equal ``params.dt``.
+        The lowered protocol (:func:`sleep_brian.protocol.lower`); its ``dt`` must equal ``model.dt``.
     images : array (n_images, n_input)
-        Pixel intensities in [0, 1]; the timeline's image indices point into it.
+        Spike probabilities per step in [0, 1]; the timeline's image indices point into it.
     rng : numpy Generator or None
         Draws the connectivity when ``connectivity`` is not given.
     record_weights : bool
         Record weight snapshots right before and after every sleep (see :func:`snapshot_plan`).
     initial_weights : dict, optional
         Per pathway, weights to start from instead of the constant ``w0``.
-    lowering : {"timed_array", "network_operation", "genn"}
+    lowering : {"timed_array", "network_operation", "single_clock"}
         How the schedule reaches the network. ``"timed_array"`` (default, every device but
-        GeNN): the schedule is data in TimedArrays read by ``run_regularly``, compiled with the
-        model. ``"network_operation"`` (runtime devices only, for teaching): a Python function
-        switches the regime at every slot (:func:`regime_switcher`); it gives identical results
-        on numpy. ``"genn"`` (chosen for the genn device; runs on every device): the
-        ``timed_array`` lowering within GeNN's rules: one clock (``b2.defaultclock.dt`` is set to
-        ``params.dt``), ``run_regularly`` only at the start of a step (noise in the equations,
-        :func:`attach_step_code`), no neuron variables read by synaptic ``run_regularly``
-        (:func:`sleep_clock_at`); ``method`` must be ``euler``. On cpp_standalone it gives the
-        same spikes and weights as ``timed_array`` (tests/test_parity.py).
+        GeNN and CUDA): the schedule is data in TimedArrays read by ``run_regularly``, compiled
+        with the model. ``"network_operation"`` (runtime devices only, for teaching): a Python
+        function switches the regime at every slot (:func:`regime_switcher`); it gives identical
+        results on numpy. ``"single_clock"`` (chosen for genn and cuda_standalone; runs on every
+        device): the ``timed_array`` lowering within GeNN's rules and brian2cuda's synapse
+        template: one clock (``b2.defaultclock.dt`` is set to ``model.dt``), ``run_regularly``
+        only at the start of a step (noise in the equations, :func:`step_code`), no neuron
+        variables read by synaptic ``run_regularly`` (:func:`_sleep_clock_at`); noisy neurons
+        must use ``method='euler'``. On cpp_standalone it gives the same spikes and weights as
+        ``timed_array`` (tests/test_parity.py).
     connectivity : Connectivity, optional
         Use these connections instead of drawing them from ``rng``.
     reusable : bool
@@ -343,32 +339,42 @@ def build_network(
         Per pathway, the smallest synapse count among the seeds a reusable build will serve;
         recorded synapse indices stay below it.
     """
+    if not isinstance(model, Model):
+        raise ConfigError(f"build_network needs a sleep_brian.model.Model, got {type(model).__name__}.")
     if lowering not in LOWERINGS:
-        raise ConfigError(f"lowering = {lowering!r}; expected one of {', '.join(LOWERINGS)}.")
-    genn = lowering == "genn"
-    if genn and params.method != "euler":
-        raise ConfigError(
-            f"the genn lowering puts the sleep noise in the equations (an xi term), which needs method='euler', "
-            f"not {params.method!r}."
-        )
-    c = params.connectivity
+        hint = " ('genn' is now called 'single_clock')" if lowering == "genn" else ""
+        raise ConfigError(f"lowering = {lowering!r}; expected one of {', '.join(LOWERINGS)}{hint}.")
+    single = lowering == "single_clock"
+    for pop in model.populations:
+        if single and pop.neuron.sleep_noise is not None and pop.neuron.method != "euler":
+            raise ConfigError(
+                f"population {pop.name!r}: the single_clock lowering puts the sleep noise in the equations "
+                f"(an xi term), which needs method='euler', not {pop.neuron.method!r}."
+            )
+    n_input = model.inputs.size
     images = np.asarray(images, dtype=float)
-    if images.ndim != 2 or images.shape[1] != c.n_input:
-        raise ConfigError(f"images must have shape (n_images, {c.n_input}); got {images.shape}.")
+    if images.ndim != 2 or images.shape[1] != n_input:
+        raise ConfigError(f"images must have shape (n_images, {n_input}); got {images.shape}.")
     if images.size and (images.min() < 0 or images.max() > 1):
-        raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per ms).")
+        raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per step).")
     if int(timeline.image.max(initial=0)) >= len(images):
         raise ConfigError(f"the protocol shows image {int(timeline.image.max())} but only {len(images)} were given.")
-    if abs(float(timeline.dt / params.dt) - 1) > 1e-9:
-        raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {params.dt}; lower with dt=params.dt.")
+    if abs(float(timeline.dt / model.dt) - 1) > 1e-9:
+        raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {model.dt}; lower with dt=model.dt.")
 
-    conn = connectivity if connectivity is not None else draw_connectivity(params, rng)
+    conn = connectivity if connectivity is not None else draw_connectivity(model, rng)
+    for pw in model.pathways:
+        if conn.n(pw.name) == 0:
+            raise ModelError(
+                f"pathway {pw.name!r} drew no synapses (p too small for its populations); raise p or remove the pathway."
+            )
     # GeNN allows one clock: everything but run_regularly and monitors runs on the default one.
-    clock = {} if genn else {"dt": params.dt}
-    if genn:
-        b2.defaultclock.dt = params.dt
-    data = run_data(params, timeline, images, conn if reusable else None)
+    clock = {} if single else {"dt": model.dt}
+    if single:
+        b2.defaultclock.dt = model.dt
+    data = run_data(model, timeline, images, conn if reusable else None)
     slot = timeline.slot
+    tick = _clock_tick(model)
     arrays = {
         "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
         "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
@@ -379,101 +385,116 @@ def build_network(
     image_table = b2.TimedArray(data["images"], dt=1 * b2.ms, name="images")
     data_arrays = {"images": image_table, "image_schedule": image_schedule}
 
+    enc = model.inputs.encoding
     input_ns = dict(
         arrays,
         image_schedule=image_schedule,
         images=image_table,
-        p_scale=params.input.gain * float(params.dt / params.input.prob_dt_ref),
-        clock_tick=float(params.dt / params.sleep.dt_ref),
+        p_scale=enc.gain * float(model.dt / enc.prob_dt_ref),
+        clock_tick=tick,
     )
-    inputs = b2.NeuronGroup(
-        c.n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name="inputs", namespace=input_ns, **clock
-    )
-    if lowering in ("timed_array", "genn"):
+    inputs = b2.NeuronGroup(n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name=model.inputs.name, namespace=input_ns, **clock)
+    if lowering in ("timed_array", "single_clock"):
         inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
-    attach_step_code(inputs, params.dt, lowering, lif=False)
-    ns = _neuron_namespace(params, arrays)
-    groups = {"inputs": inputs}
-    for name, size in (("exc", c.n_exc), ("inh", c.n_inh)):
+    _attach_step_code(inputs, model.dt, lowering, None)
+    groups = {model.inputs.name: inputs}
+    for pop in model.populations:
+        nm = pop.neuron
+        ns = dict(nm.params, clock_tick=tick, **arrays)
+        if nm.sleep_noise is not None:
+            # White noise: its sd per step scales with sqrt(dt / dt_ref).
+            ns["noise_step"] = nm.sleep_noise.sd * np.sqrt(float(model.dt / nm.sleep_noise.dt_ref))
+            ns["noise_sigma"] = nm.sleep_noise.sd / np.sqrt(nm.sleep_noise.dt_ref)  # the same noise as an xi term
         g = b2.NeuronGroup(
-            size,
-            eq.LIF_ADAPTIVE_NOISE_IN_EQUATIONS if genn else eq.LIF_ADAPTIVE,
-            threshold=eq.LIF_THRESHOLD,
-            reset=eq.LIF_RESET,
-            method=params.method,
+            pop.size,
+            _equations(pop, single),
+            threshold=nm.threshold,
+            reset=nm.reset,
+            refractory=nm.refractory,
+            method=nm.method,
             namespace=ns,
-            name=name,
+            name=pop.name,
             **clock,
         )
-        g.v = params.neuron.v_rest
-        attach_step_code(g, params.dt, lowering)
-        groups[name] = g
+        for var, value in nm.initial.items():
+            setattr(g, var, value)
+        _attach_step_code(g, model.dt, lowering, step_code(pop, lowering))
+        groups[pop.name] = g
     extra = []
     if lowering == "network_operation":
-        extra.append(regime_switcher(timeline, groups, images, input_ns["p_scale"]))
+        extra.append(regime_switcher(model, timeline, groups, images, input_ns["p_scale"]))
 
-    q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
-    grid, frac = snapshot_plan(timeline, max(conn.n(p) for p in PATHWAYS), snapshot_budget)
-    clock_grid = sleep_clock_at(params, timeline, grid) if genn and record_weights and frac > 0 else None
-    for pw in PATHWAYS:
-        src, tgt, inhibitory = PATHWAY_ENDS[pw]
-        consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)
-        consts["q_syn"] = q_syn
-        decay_code, decay_ns = decay_namespace(params, pw)
-        consts.update(decay_ns)
+    grid, frac = snapshot_plan(timeline, max((conn.n(pw.name) for pw in model.pathways), default=0), snapshot_budget)
+    rules = {pw.name: model.rule_of(pw) for pw in model.pathways}
+    clock_grid = _sleep_clock_at(model, timeline, grid) if single and record_weights and frac > 0 and any(rules.values()) else None
+    for pw in model.pathways:
+        syn, rule = pw.synapse, rules[pw.name]
+        consts = dict(syn.params, sgn=pw.sign)
+        if pw.bounds is not None:
+            consts.update(w_lo=float(pw.bounds[0]), w_hi=float(pw.bounds[1]))
+        decay_code = ""
+        syn_model = syn.model
+        if rule is not None:
+            consts.update(rule.constants(pw))
+            decay_code = rule.code
+            syn_model = syn.model.rstrip() + "\nlast_sleep : 1\n"
+        on_post = _gate(syn.on_post, pw.plastic)
         S = b2.Synapses(
-            groups[src],
-            groups[tgt],
-            model=eq.STDP_MODEL,
-            on_pre=eq.for_side(decay_code, "post") + eq.STDP_ON_PRE,
-            on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
+            groups[pw.source],
+            groups[pw.target],
+            model=syn_model,
+            on_pre=eq.for_side(decay_code, "post") + _gate(syn.on_pre, pw.plastic),
+            on_post=(eq.for_side(decay_code, "pre") + on_post) if on_post else None,
             namespace=consts,
-            name=pw,
+            name=pw.name,
             **clock,
         )
         if reusable:
             # The program creates the synapses from a 0/1 matrix that run_args can replace; the
             # generator visits pairs in the order of np.nonzero, so synapse k is the same.
-            mask = b2.TimedArray(data[f"conn_{pw}"], dt=1 * b2.ms, name=f"conn_{pw}")
+            mask = b2.TimedArray(data[f"conn_{pw.name}"], dt=1 * b2.ms, name=f"conn_{pw.name}")
             data_arrays[mask.name] = mask
-            S.connect(condition=f"conn_{pw}(i*ms, j) > 0.5", namespace={f"conn_{pw}": mask, "ms": b2.ms})
+            S.connect(condition=f"conn_{pw.name}(i*ms, j) > 0.5", namespace={f"conn_{pw.name}": mask, "ms": b2.ms})
         else:
-            S.connect(i=conn.i[pw], j=conn.j[pw])
-        w_const = initial_weight(params, pw)
-        if initial_weights is not None and pw in initial_weights:
+            S.connect(i=conn.i[pw.name], j=conn.j[pw.name])
+        n_syn = conn.n(pw.name)
+        w_const = pw.initial_weight()
+        if initial_weights is not None and pw.name in initial_weights:
             if reusable:
                 raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
-            w_init = np.asarray(initial_weights[pw], dtype=float)
-            if w_init.shape != (conn.n(pw),):
-                raise ConfigError(f"initial_weights[{pw!r}] has shape {w_init.shape}; expected ({conn.n(pw)},).")
+            w_init = np.asarray(initial_weights[pw.name], dtype=float)
+            if w_init.shape != (n_syn,):
+                raise ConfigError(f"initial_weights[{pw.name!r}] has shape {w_init.shape}; expected ({n_syn},).")
             S.w = w_init
         else:
-            w_init = np.full(conn.n(pw), w_const)
+            w_init = np.full(n_syn, w_const)
             S.w = w_const  # a scalar, so that a reused build serves any synapse count
-        start_weights[pw] = w_init
-        synapses[pw] = S
-        if record_weights and conn.n(pw) and frac > 0:
-            # Bring every weight up to date before each snapshot (the decay is event-driven).
-            if genn:
-                S.namespace["sleep_clock_grid"] = clock_grid
-                catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
-            else:
-                catch_up = eq.for_side(decay_code, "post")
-            S.run_regularly(catch_up, dt=grid * params.dt, when="start", order=-20)
-            idx = record_index(conn.n(pw), frac, (record_limit or {}).get(pw))
+        start_weights[pw.name] = w_init
+        synapses[pw.name] = S
+        if record_weights and n_syn and frac > 0:
+            if rule is not None:
+                # Bring every weight up to date before each snapshot (the decay is event-driven).
+                if single:
+                    S.namespace["sleep_clock_grid"] = clock_grid
+                    catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
+                else:
+                    catch_up = eq.for_side(decay_code, "post")
+                S.run_regularly(catch_up, dt=grid * model.dt, when="start", order=-20)
+            idx = record_index(n_syn, frac, (record_limit or {}).get(pw.name))
             # when='start', order=-10: the state at the step boundary, before this step's
             # run_regularly updates, i.e. exactly the weights at the end of the previous phase.
-            weight_monitors[pw] = b2.StateMonitor(
-                S, "w", record=idx, dt=grid * params.dt, when="start", order=-10, name=f"w_{pw}"
+            weight_monitors[pw.name] = b2.StateMonitor(
+                S, "w", record=idx, dt=grid * model.dt, when="start", order=-10, name=f"w_{pw.name}"
             )
-            weight_record[pw] = idx
+            weight_record[pw.name] = idx
 
-    spikes = {name: b2.SpikeMonitor(groups[name], name=f"spikes_{name}") for name in ("exc", "inh")}
+    spikes = {pop.name: b2.SpikeMonitor(groups[pop.name], name=f"spikes_{pop.name}") for pop in model.populations}
     net = b2.Network(
         *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), *extra, name="sleep_net"
     )
     return BuiltNetwork(
+        model=model,
         net=net,
         groups=groups,
         synapses=synapses,
@@ -485,3 +506,53 @@ def build_network(
         initial_weights=start_weights,
         data_arrays=data_arrays,
     )
+
+
+_CHECKED: set[str] = set()
+
+
+def check_code(model: Model) -> None:
+    """Generate the code of ``model`` once on Brian2's numpy target, to report unit mismatches
+    and unknown names as :class:`~sleep_brian.errors.ModelError` before a long build or run.
+
+    Builds the whole model (regime machinery included) for a one-step protocol and runs it for
+    zero time, which makes Brian2 resolve every identifier and check every unit. Checked models
+    are remembered by their :meth:`~sleep_brian.model.Model.key`.
+    """
+    key = model.key()
+    if key in _CHECKED:
+        return
+    from sleep_brian.protocol import Test, lower  # protocol sits above this module
+
+    dev, target = b2.get_device(), b2.prefs.codegen.target
+    if type(dev).__name__ != "RuntimeDevice":
+        return  # a standalone build in progress: its own build reports the error
+    tl = lower([Test(np.zeros(1, dtype=int), model.dt)], model.dt)
+    names = {model.inputs.name: "input layer", **{p.name: "population" for p in model.populations},
+             **{p.name: "pathway" for p in model.pathways}}  # fmt: skip
+    try:
+        b2.prefs.codegen.target = "numpy"
+        built = build_network(model, tl, np.zeros((1, model.inputs.size)), np.random.default_rng(0),
+                              record_weights=False, connectivity=_one_synapse_each(model))  # fmt: skip
+        built.net.run(0 * b2.ms)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Brian2 says what; we add where and the fix
+        where = next((f"{kind} {n!r}" for n, kind in names.items() if f"'{n}'" in str(exc)), "the model")
+        cause = exc.__cause__ or exc
+        hint = ""
+        if isinstance(cause, b2.DimensionMismatchError) or "units" in str(cause).lower():
+            hint = " Check the units of the parameters its strings use (each value needs its Brian2 unit)."
+        elif "could not be resolved" in str(cause) or isinstance(cause, KeyError):
+            hint = " Every name its strings use must be a declared variable, a parameter in params, or a builder name."
+        raise ModelError(f"model {model.name!r}, {where}: Brian2 rejects its code: {cause}.{hint}") from None
+    finally:
+        b2.prefs.codegen.target = target
+    _CHECKED.add(key)
+
+
+def _one_synapse_each(model: Model) -> Connectivity:
+    """A connectivity with one synapse per pathway, enough to generate every code object."""
+    i = {pw.name: np.zeros(1, dtype=np.int64) for pw in model.pathways}
+    j = {pw.name: np.zeros(1, dtype=np.int64) for pw in model.pathways}
+    return Connectivity(i, dict(j))

@@ -1,14 +1,15 @@
 """Parameters as frozen dataclasses with Brian2 units, validated on creation, JSON round-trip.
 
-Every physical number of the model lives here, grouped by concern (neurons, connectivity,
-plasticity, sleep, input, simulation), as in NEST's microcircuit example. A field that carries a
+The parameters of the parts every model shares live here, grouped by concern (plasticity, sleep
+rules, input encoding, the schedule), as in NEST's microcircuit example; a model's own numbers
+(neurons, connectivity) live beside its declaration in ``models/``. A field that carries a
 unit declares it with :func:`qty`; constructing a dataclass with a plain number, or a quantity of
 the wrong dimension, raises :class:`~sleep_brian.errors.ConfigError` naming the field and the unit
 it wants. ``to_dict``/``from_dict`` turn any of these records into JSON-safe dictionaries (values
 in the field's declared unit) and back, so a result record can be read without Brian2 and a run
 can be repeated from its record.
 
-Defaults are the paper's (Massey et al. 2026, arXiv:2601.08447; see PAPER.md), with the
+Defaults are the paper's (Massey et al. 2026, arXiv:2601.08447; docs: the model), with the
 corrected model as default and the authors' quirks as explicit switches.
 """
 
@@ -26,22 +27,14 @@ from sleep_brian.errors import ConfigError
 
 __all__ = [
     "qty",
-    "NeuronParams",
-    "PathwayParams",
-    "ConnectivityParams",
     "STDPParams",
     "SleepParams",
     "InputParams",
     "ScheduleParams",
-    "ModelParams",
     "to_dict",
     "from_dict",
     "parse_quantity",
-    "PATHWAYS",
 ]
-
-#: The four plastic pathways of the paper's network, in a fixed order used everywhere.
-PATHWAYS = ("input_e", "e_e", "e_i", "i_e")
 
 _UNITS = {"ms": b2.ms, "second": b2.second, "mV": b2.mV, "Hz": b2.Hz, "1": 1}
 
@@ -131,76 +124,6 @@ def _positive(obj, *names) -> None:
         v = getattr(obj, n)
         if not float(v) > 0:
             raise ConfigError(f"{type(obj).__name__}.{n} = {v!r} must be > 0.")
-
-
-@dataclass(frozen=True)
-class NeuronParams(_Validated):
-    """Current-based LIF with adaptive threshold (paper: Euler, dt = 1 ms)."""
-
-    tau_m: b2.Quantity = qty(30 * b2.ms, "ms", doc="membrane time constant")
-    tau_syn: b2.Quantity = qty(30 * b2.ms, "ms", doc="synaptic current time constant")
-    R: b2.Quantity = qty(30 * b2.mV, "mV", doc="voltage per unit of (dimensionless) synaptic current")
-    v_rest: b2.Quantity = qty(-70 * b2.mV, "mV")
-    v_reset: b2.Quantity = qty(-80 * b2.mV, "mV")
-    v_min: b2.Quantity = qty(-100 * b2.mV, "mV", doc="membrane potential is clipped to [v_min, v_max]")
-    v_max: b2.Quantity = qty(40 * b2.mV, "mV")
-    v_th0: b2.Quantity = qty(-55 * b2.mV, "mV", doc="threshold without adaptation")
-    th_min: b2.Quantity = qty(-90 * b2.mV, "mV", doc="threshold v_th0 + a is clipped to [th_min, th_max]")
-    th_max: b2.Quantity = qty(0 * b2.mV, "mV")
-    tau_a: b2.Quantity = qty(100 * b2.ms, "ms", doc="decay time of threshold adaptation")
-    delta_a: b2.Quantity = qty(3 * b2.mV, "mV", doc="threshold increment per spike")
-    noise_sd: b2.Quantity = qty(2 * b2.mV, "mV", doc="membrane noise sd per noise_dt_ref during sleep")
-    noise_dt_ref: b2.Quantity = qty(1 * b2.ms, "ms", doc="time step to which noise_sd refers")
-    syn_dt_ref: b2.Quantity = qty(
-        1 * b2.ms, "ms", doc="a spike of weight w adds w * syn_dt_ref / tau_syn to I (the paper's per-step sum)"
-    )
-
-    def _validate(self) -> None:
-        _positive(self, "tau_m", "tau_syn", "tau_a", "noise_dt_ref", "syn_dt_ref")
-        if not self.v_min < self.v_max:
-            raise ConfigError(f"NeuronParams: v_min {self.v_min} must be below v_max {self.v_max}.")
-        if not self.th_min < self.th_max:
-            raise ConfigError(f"NeuronParams: th_min {self.th_min} must be below th_max {self.th_max}.")
-        if float(self.noise_sd) < 0:
-            raise ConfigError(f"NeuronParams.noise_sd = {self.noise_sd} must be >= 0.")
-
-
-@dataclass(frozen=True)
-class PathwayParams(_Validated):
-    """One synaptic pathway: connection probability and initial weight (dimensionless)."""
-
-    p: float
-    w0: float
-
-    def _validate(self) -> None:
-        if not 0 <= self.p <= 1:
-            raise ConfigError(f"PathwayParams.p = {self.p!r} is a probability and must lie in [0, 1].")
-
-
-@dataclass(frozen=True)
-class ConnectivityParams(_Validated):
-    """Sizes and the connection rule of the paper's network."""
-
-    n_input: int = 225
-    n_exc: int = 200
-    n_inh: int = 50
-    input_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.10, 0.15))
-    e_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.15, 0.30))
-    e_i: PathwayParams = field(default_factory=lambda: PathwayParams(0.20, 0.40))
-    i_e: PathwayParams = field(default_factory=lambda: PathwayParams(0.25, -0.50))
-    remove_reciprocal_ie: bool = True  # an I->E synapse is removed where E->I exists (paper)
-
-    def _validate(self) -> None:
-        for n in ("n_input", "n_exc", "n_inh"):
-            v = getattr(self, n)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"ConnectivityParams.{n} = {v!r} must be a positive integer.")
-        for name in PATHWAYS:
-            pw = getattr(self, name)
-            if isinstance(pw, dict):  # from JSON
-                object.__setattr__(self, name, PathwayParams(**pw))
-        if self.i_e.w0 > 0 or self.input_e.w0 < 0 or self.e_e.w0 < 0 or self.e_i.w0 < 0:
-            raise ConfigError("ConnectivityParams: excitatory w0 must be >= 0 and the inhibitory (i_e) w0 <= 0.")
 
 
 @dataclass(frozen=True)
@@ -335,35 +258,6 @@ class ScheduleParams(_Validated):
                 raise ConfigError(f"ScheduleParams.{n} = {v!r} must be a positive integer.")
         if self.repeat_batch is not None and (not isinstance(self.repeat_batch, int) or self.repeat_batch <= 0):
             raise ConfigError(f"repeat_batch = {self.repeat_batch!r} must be a positive integer or None.")
-
-
-@dataclass(frozen=True)
-class ModelParams(_Validated):
-    """Everything that defines one network and its simulation."""
-
-    neuron: NeuronParams = field(default_factory=NeuronParams)
-    connectivity: ConnectivityParams = field(default_factory=ConnectivityParams)
-    stdp: STDPParams = field(default_factory=STDPParams)
-    sleep: SleepParams = field(default_factory=SleepParams)
-    input: InputParams = field(default_factory=InputParams)
-    dt: b2.Quantity = qty(1 * b2.ms, "ms", doc="simulation time step (paper: 1 ms)")
-    method: str = "euler"
-
-    def _validate(self) -> None:
-        for f in dataclasses.fields(self):
-            want = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-            if dataclasses.is_dataclass(want) and not isinstance(getattr(self, f.name), type(want)):
-                raise ConfigError(
-                    f"ModelParams.{f.name} must be a {type(want).__name__}, got {type(getattr(self, f.name)).__name__}."
-                )
-        _positive(self, "dt")
-        if self.method not in ("euler", "exact", "rk2", "rk4", "heun"):
-            raise ConfigError(f"ModelParams.method = {self.method!r}; expected 'euler' (paper) or 'exact'.")
-        if self.input.side**2 != self.connectivity.n_input:
-            raise ConfigError(
-                f"input side {self.input.side} gives {self.input.side ** 2} inputs but "
-                f"connectivity.n_input = {self.connectivity.n_input}; make them agree."
-            )
 
 
 def to_dict(obj) -> dict:

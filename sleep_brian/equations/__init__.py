@@ -5,8 +5,6 @@ Brian2; they never rewrite them. Each constant documents every variable and its 
 """
 
 from sleep_brian.equations.homeostasis import (
-    MEMBRANE_CLIP,
-    MEMBRANE_NOISE_AND_CLIP,
     POWER_LAW_DECAY,
     STOCHASTIC_DECAY,
     for_side,
@@ -15,7 +13,6 @@ from sleep_brian.equations.neurons import (
     INPUT_BERNOULLI,
     INPUT_STIMULUS_UPDATE,
     LIF_ADAPTIVE,
-    LIF_ADAPTIVE_NOISE_IN_EQUATIONS,
     LIF_RESET,
     LIF_THRESHOLD,
     REGIME_UPDATE,
@@ -25,7 +22,6 @@ from sleep_brian.equations.synapses import STDP_MODEL, STDP_ON_POST, STDP_ON_PRE
 
 __all__ = [
     "LIF_ADAPTIVE",
-    "LIF_ADAPTIVE_NOISE_IN_EQUATIONS",
     "LIF_THRESHOLD",
     "LIF_RESET",
     "REGIME_UPDATE",
@@ -36,8 +32,6 @@ __all__ = [
     "STDP_ON_PRE",
     "STDP_ON_POST",
     "stdp_constants",
-    "MEMBRANE_NOISE_AND_CLIP",
-    "MEMBRANE_CLIP",
     "POWER_LAW_DECAY",
     "STOCHASTIC_DECAY",
     "for_side",

@@ -1,4 +1,8 @@
-"""Sleep-phase homeostasis: membrane noise and weight decay rules (Brian2 code strings).
+"""Sleep-phase homeostasis: weight decay rules (Brian2 code strings).
+
+The membrane noise of sleep is composed onto a neuron model by the network builder from its
+declared :class:`~sleep_brian.model.Noise`; the rules here become
+:class:`~sleep_brian.model.SleepRule` objects in :mod:`sleep_brian.sleep_rules`.
 
 Event-driven decay
 ------------------
@@ -22,21 +26,6 @@ Clipping is a statement of its own: brian2 2.5.4's Cython target silently skippe
 The strings use ``SLEEP_CLOCK``; :func:`for_side` names the neuron whose clock a pathway reads
 (``sleep_clock_post`` in ``on_pre``, ``sleep_clock_pre`` in ``on_post``: the clocks of all groups
 are equal, and GeNN only allows these directions).
-"""
-
-#: Once per time step, after integration and before the threshold test (as the paper's Euler
-#: loop does: v += Euler step + noise, then clip, then compare with the threshold): membrane
-#: noise during sleep (``noise_step`` = sd per step, volt) and clipping of v to [v_min, v_max].
-MEMBRANE_NOISE_AND_CLIP = """
-v = clip(v + sleep * noise_step * randn(), v_min, v_max)
-"""
-
-#: Clipping alone, at the *start* of every step (``genn`` lowering, whose noise is in the
-#: equations): clipping v at the start of step k+1 equals clipping it right before the threshold
-#: test of step k, because the threshold (at most th_max = 0 mV) lies inside [v_min, v_max]
-#: (-100, 40 mV): a clip never decides whether a neuron spikes, and a spike resets v anyway.
-MEMBRANE_CLIP = """
-v = clip(v, v_min, v_max)
 """
 
 #: The paper's deterministic power law toward ``w_tar`` (same sign as w), for the ``n`` sleep

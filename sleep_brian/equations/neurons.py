@@ -9,40 +9,22 @@ on GeNN as well as on the runtime and C++ targets (see DEVICES.md).
 #: Current-based leaky integrate-and-fire neuron with an adaptive threshold (paper, PAPER.md).
 #:
 #: - ``v`` (volt): membrane potential; relaxes to ``v_rest`` with ``tau_m``, driven by
-#:   ``R * I_syn``. Sleep noise and clipping to [v_min, v_max] are applied by
-#:   :data:`~sleep_brian.equations.homeostasis.MEMBRANE_NOISE_AND_CLIP`, once per time step,
-#:   exactly as the paper adds "sd 2 mV per 1 ms step".
+#:   ``R * I_syn``. Sleep noise and clipping to [v_min, v_max] are composed on by the network
+#:   builder (the model declares ``sleep_noise`` and ``clip``), once per time step after
+#:   integration, exactly as the paper adds "sd 2 mV per 1 ms step".
 #: - ``I_syn`` (dimensionless, the paper's units): synaptic current, decays with ``tau_syn``;
 #:   each presynaptic spike of weight w adds ``w * q_syn`` (``q_syn = syn_dt_ref / tau_syn``, so
 #:   that ``tau_syn dI/dt = -I + sum of weights of spikes per step`` as in the paper's Euler form).
 #: - ``a`` (volt): threshold adaptation, decays with ``tau_a``, ``+ delta_a`` per spike.
-#: - ``sleep``, ``plastic`` (1): regime flags, 0 or 1, set every step from the schedule.
-#: - ``sleep_clock`` (1): sleep time so far in units of ``sleep_dt_ref`` (see
-#:   :mod:`~sleep_brian.equations.homeostasis`: it drives the event-driven weight decay).
+#:
+#: The builder adds the regime variables to every group: ``sleep``, ``plastic`` (1): flags, 0 or
+#: 1, set every step from the schedule; ``sleep_clock`` (1): sleep time so far in units of the
+#: sleep rule's ``dt_ref`` (it drives the event-driven weight decay, see
+#: :mod:`~sleep_brian.equations.homeostasis`).
 LIF_ADAPTIVE = """
 dv/dt = (-(v - v_rest) + R * I_syn) / tau_m : volt
 dI_syn/dt = -I_syn / tau_syn : 1
 da/dt = -a / tau_a : volt
-sleep_clock : 1
-sleep : 1
-plastic : 1
-"""
-
-#: The same neuron with the sleep noise inside its equations, for targets that run no code
-#: between integration and the threshold test (GeNN runs ``run_regularly`` only at the start of
-#: a step; the ``genn`` lowering of :mod:`sleep_brian.network`). With ``method='euler'`` the
-#: ``xi`` term adds ``sleep * noise_sigma * sqrt(dt) * N(0, 1)`` per step, i.e. the same
-#: ``noise_step`` Gaussian as :data:`~sleep_brian.equations.homeostasis.MEMBRANE_NOISE_AND_CLIP`,
-#: drawn at the same point of the step; clipping is then
-#: :data:`~sleep_brian.equations.homeostasis.MEMBRANE_CLIP` at the start of the next step.
-#: ``noise_sigma`` (volt / sqrt(second)) = noise_sd / sqrt(noise_dt_ref).
-LIF_ADAPTIVE_NOISE_IN_EQUATIONS = """
-dv/dt = (-(v - v_rest) + R * I_syn) / tau_m + sleep * noise_sigma * xi : volt
-dI_syn/dt = -I_syn / tau_syn : 1
-da/dt = -a / tau_a : volt
-sleep_clock : 1
-sleep : 1
-plastic : 1
 """
 
 #: Spike when v exceeds the adaptive threshold, itself clipped to [th_min, th_max].

@@ -19,12 +19,12 @@ For inhibitory presynapses every change is multiplied by ``sgn = -1``: STDP acts
 #: Synapse state.
 #:
 #: - ``w`` (1): weight, dimensionless (paper's units), kept in [w_lo, w_hi].
-#: - ``last_sleep`` (1): the sleep clock at this synapse's last decay update (see homeostasis).
+#: (With a sleep rule, the builder adds ``last_sleep`` (1): the sleep clock at this synapse's
+#: last decay update; see homeostasis.)
 #: - ``xpre`` (1): presynaptic trace, 1 at a presynaptic spike, decays with ``tau_xpre``.
 #: - ``xpost`` (1): postsynaptic trace, 1 at a postsynaptic spike, decays with ``tau_xpost``.
 STDP_MODEL = """
 w : 1
-last_sleep : 1
 dxpre/dt = -xpre / tau_xpre : 1 (event-driven)
 dxpost/dt = -xpost / tau_xpost : 1 (event-driven)
 """
@@ -48,11 +48,11 @@ xpost = 1
 """
 
 
-def stdp_constants(stdp, *, inhibitory_pre: bool) -> dict:
+def stdp_constants(stdp) -> dict:
     """Namespace entries for the STDP strings, from :class:`~sleep_brian.params.STDPParams`.
 
-    Returns ``tau_xpre``, ``tau_xpost``, ``amp_on_pre``, ``amp_on_post`` (signed), ``eta``,
-    ``sgn``, ``w_lo``, ``w_hi``.
+    Returns ``tau_xpre``, ``tau_xpost``, ``amp_on_pre``, ``amp_on_post`` (signed) and ``eta``;
+    the builder adds ``sgn``, ``w_lo`` and ``w_hi`` from the pathway.
     """
     if stdp.rule == "causal":
         tau_xpre, amp_on_post = stdp.tau_plus, +stdp.a_plus
@@ -60,17 +60,4 @@ def stdp_constants(stdp, *, inhibitory_pre: bool) -> dict:
     else:  # authors: the time difference reversed
         tau_xpre, amp_on_post = stdp.tau_minus, -stdp.a_minus
         tau_xpost, amp_on_pre = stdp.tau_plus, +stdp.a_plus
-    if inhibitory_pre:
-        w_lo, w_hi, sgn = stdp.w_min_inh, stdp.w_max_inh, -1.0
-    else:
-        w_lo, w_hi, sgn = stdp.w_min_exc, stdp.w_max_exc, 1.0
-    return dict(
-        tau_xpre=tau_xpre,
-        tau_xpost=tau_xpost,
-        amp_on_pre=amp_on_pre,
-        amp_on_post=amp_on_post,
-        eta=stdp.eta,
-        sgn=sgn,
-        w_lo=w_lo,
-        w_hi=w_hi,
-    )
+    return dict(tau_xpre=tau_xpre, tau_xpost=tau_xpost, amp_on_pre=amp_on_pre, amp_on_post=amp_on_post, eta=stdp.eta)
