@@ -43,15 +43,17 @@ import _common  # noqa: E402
 
 
 def job_configs(args) -> list:
-    import models
+    from sleep_brian import models
     from sleep_brian.experiment import RunConfig
 
-    preset, params, sched = models.get_variant(
-        args.model, n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, sleep_fraction=args.sleep
+    from sleep_brian.params import ScheduleParams
+
+    model = models.get_model(args.model)
+    sched = (model.schedule or ScheduleParams()).with_overrides(
+        n_train=args.n_train, n_fit=args.n_fit, n_test=args.n_test, sleep_fraction=args.sleep
     )
     return [
-        RunConfig(dataset=args.dataset, model=preset, params=params, schedule=sched, seed=s, device="cpp_standalone",
-                  control=False, variant=args.model)
+        RunConfig(dataset=args.dataset, model=model, schedule=sched, seed=s, device="cpp_standalone", control=False)
         for s in range(1, args.runs + 1)
     ]  # fmt: skip
 
@@ -98,7 +100,7 @@ def naive_loop(config, pl, target: str, seconds: float) -> dict:
     from sleep_brian.experiment import Streams
     from sleep_brian.network import build_network
 
-    tl, p = pl.timeline, config.params
+    tl, p = pl.timeline, config.model
     st = Streams.derive(p, config.seed)
     chunks = []  # steps of each run() call, in order
     for span in tl.spans:
@@ -149,9 +151,9 @@ def authors(cmd: str, tl) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    import models
+    from sleep_brian import models
 
-    ap.add_argument("--model", default="authors", choices=list(models.VARIANTS), help="a sweep variant")
+    ap.add_argument("--model", default="authors", choices=list(models.MODELS), help="a built-in model")
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--runs", type=int, default=10, help="runs (seeds) of the cpp_standalone sweep")
     ap.add_argument("--n-train", type=int, default=6000)

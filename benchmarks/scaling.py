@@ -38,10 +38,10 @@ EVENT_BYTES = 16
 
 
 def scaled_params(n_exc: int):
-    """The paper's model at ``n_exc`` excitatory neurons, recurrent input per neuron preserved."""
-    from sleep_brian.params import ModelParams, PathwayParams
+    """The paper's parameters at ``n_exc`` excitatory neurons, recurrent input per neuron preserved."""
+    from sleep_brian.models.paper import PaperParams, PathwayParams
 
-    p = ModelParams()
+    p = PaperParams()
     c = p.connectivity
     k = 200 / n_exc
     scaled = {pw: PathwayParams(getattr(c, pw).p, getattr(c, pw).w0 * k) for pw in ("e_e", "e_i", "i_e")}
@@ -56,18 +56,20 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     from sleep_brian import devices
     from sleep_brian.experiment import RunConfig, Streams, plan
     from sleep_brian.network import build_network
+    from sleep_brian.models.paper import declare
     from sleep_brian.params import ScheduleParams
 
     params = scaled_params(n_exc)
+    model = declare(params)
     sched = ScheduleParams(
         n_train=n_images, n_fit=1, n_test=max(1, n_images // 2), sleep_fraction=0.1,
         wake_block=n_images * 1000 * b2.ms,
     )  # fmt: skip
-    config = RunConfig(dataset="digits", params=params, schedule=sched, seed=seed, device=device, control=False)
+    config = RunConfig(dataset="digits", model=model, schedule=sched, seed=seed, device=device, control=False)
     pl = plan(config)
     tl = pl.timeline
     t_start = time.perf_counter()
-    st = Streams.derive(params, seed)
+    st = Streams.derive(model, seed)
     out = {"device": device, "n_exc": n_exc, "simulated_s": float(tl.duration / b2.second)}
     run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
     try:
@@ -76,7 +78,7 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
                 b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", _common.PEAK_RSS_WRAPPER, "./main"]
             dev.seed(st.brian_seed)
             built = build_network(
-                params, tl, pl.images, None, connectivity=st.connectivity, record_weights=False,
+                model, tl, pl.images, None, connectivity=st.connectivity, record_weights=False,
                 lowering=devices.lowering_for(device),
             )  # fmt: skip
             input_spikes = b2.SpikeMonitor(built.groups["inputs"], record=True, name="input_spikes")
@@ -96,7 +98,7 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
             counts["inputs"] = np.bincount(np.asarray(input_spikes.i[:]), minlength=len(built.groups["inputs"]))
     finally:
         b2.prefs.devices.cpp_standalone.run_cmd_unix = run_cmd
-    ends = {"input_e": ("inputs", "exc"), "e_e": ("exc", "exc"), "e_i": ("exc", "inh"), "i_e": ("inh", "exc")}
+    ends = {pw.name: (pw.source, pw.target) for pw in model.pathways}
     conn = st.connectivity
     out["pre_events"] = int(sum(counts[src][conn.i[pw]].sum() for pw, (src, _) in ends.items()))
     out["post_events"] = int(sum(counts[tgt][conn.j[pw]].sum() for pw, (_, tgt) in ends.items()))

@@ -26,9 +26,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, nargs="+", default=[1, 3, 10], help="sweep sizes k to time")
     ap.add_argument("--dataset", default="digits")
-    import models
+    from sleep_brian import models
 
-    ap.add_argument("--model", default="paper-stochastic", choices=list(models.VARIANTS), help="a sweep variant")
+    ap.add_argument("--model", default="paper-stochastic", choices=list(models.MODELS), help="a built-in model")
     ap.add_argument("--n-train", type=int, default=100)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--sleep", type=float, default=0.1)
@@ -39,15 +39,15 @@ def main(argv=None) -> int:
 
     if not devices.reuse_supported("cpp_standalone"):
         raise SystemExit("this brian2 cannot reuse a build (needs brian2 >= 2.6): nothing to compare.")
-    preset, params, sched = models.get_variant(
-        args.model, n_train=args.n_train, n_fit=args.n_train, n_test=args.n_test, sleep_fraction=args.sleep
+    from sleep_brian.params import ScheduleParams
+
+    model = models.get_model(args.model)
+    sched = (model.schedule or ScheduleParams()).with_overrides(
+        n_train=args.n_train, n_fit=args.n_train, n_test=args.n_test, sleep_fraction=args.sleep
     )
 
     def configs(k):
-        return [
-            RunConfig(dataset=args.dataset, model=preset, params=params, schedule=sched, seed=s, variant=args.model)
-            for s in range(1, k + 1)
-        ]
+        return [RunConfig(dataset=args.dataset, model=model, schedule=sched, seed=s) for s in range(1, k + 1)]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ accuracy on task j's test images after training task i, with task j's own classe
 Reports the accuracy matrix, average accuracy, backward transfer and forgetting
 (:func:`sleep_brian.metrics.forgetting_metrics`), per seed and as mean +- sd. Example::
 
-    python -m protocols.class_incremental --dataset digits --seeds 1 2 3 --sleep 0.2 --out results/forgetting
+    python -m sleep_brian.protocols.class_incremental --dataset digits --seeds 1 2 3 --sleep 0.2 --out results/forgetting
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, SleepBrianError
 from sleep_brian.experiment import response_counts, simulate, stream, versions
-from sleep_brian.params import ModelParams, to_dict
+from sleep_brian.model import Model
 from sleep_brian.protocol import Sleep, Test, lower, paper_schedule
 
 __all__ = ["TASKS", "plan_tasks", "accuracy_matrices", "run_condition", "class_incremental", "main"]
@@ -87,7 +87,7 @@ def accuracy_matrices(responses, y_fit, y_test, tasks) -> dict[str, np.ndarray]:
     return out
 
 
-def run_condition(params: ModelParams, images, labels, train, fit, test, tasks, *, sleep_fraction, presentation,
+def run_condition(model: Model, images, labels, train, fit, test, tasks, *, sleep_fraction, presentation,
                   seed, device="cpp_standalone", wake_block=35 * b2.second) -> dict:
     """One simulation of the task sequence; returns the accuracy matrices and weight summaries."""
     phases = []
@@ -96,22 +96,22 @@ def run_condition(params: ModelParams, images, labels, train, fit, test, tasks, 
         if sleep_fraction > 0:
             phases.append(Sleep(sleep_fraction * len(order) * presentation, label=f"sleep_{t}"))
         phases += [Test(fit, presentation, f"fit_{t}"), Test(test, presentation, f"test_{t}")]
-    tl = lower(phases, params.dt)
+    tl = lower(phases, model.dt)
     t0 = time.perf_counter()
-    arrays, timings = simulate(params, tl, images, seed=seed, device=device)
-    n_exc = params.connectivity.n_exc
+    arrays, timings = simulate(model, tl, images, seed=seed, device=device)
+    ro, n_ro = model.readout, model.population(model.readout).size
     responses = []
     for t in range(len(tasks)):
         (sf,), (st,) = tl.spans_of(label=f"fit_{t}"), tl.spans_of(label=f"test_{t}")
         responses.append(
-            tuple(response_counts(arrays["spike_i_exc"], arrays["spike_step_exc"], s, n_exc) for s in (sf, st))
+            tuple(response_counts(arrays[f"spike_i_{ro}"], arrays[f"spike_step_{ro}"], s, n_ro) for s in (sf, st))
         )
     mats = accuracy_matrices(responses, labels[fit], labels[test], tasks)
     return {
         "matrices": {k: v.tolist() for k, v in mats.items()},
         "metrics": {k: metrics.forgetting_metrics(v) for k, v in mats.items()},
         "rate_hz": float(np.mean([r[1].mean() for r in responses]) / float(presentation)),
-        "input_e_abs_mean_end": float(np.abs(arrays["w_final_input_e"]).mean()),
+        "abs_mean_end": {pw: float(np.abs(arrays[f"w_final_{pw}"]).mean()) for pw in model.pathway_names},
         "simulated_s": float(tl.duration),
         "wall_s": time.perf_counter() - t0,
         "timings": timings,
@@ -122,14 +122,14 @@ def class_incremental(dataset="digits", *, tasks=TASKS, seeds=(1, 2, 3), sleep_f
                       n_train_per_class=100, n_fit_per_class=30, n_test_per_class=30, presentation=1000 * b2.ms,
                       device="cpp_standalone", data_dir=None, out_dir=None, progress=True) -> dict:
     """Both conditions (no sleep, sleep) over ``seeds``; writes ``forgetting.json`` to ``out_dir``."""
-    import models
+    from sleep_brian import models
 
     tasks = tuple(tuple(int(c) for c in t) for t in tasks)
     if not 0 < sleep_fraction <= 1:
         raise ConfigError(f"sleep_fraction = {sleep_fraction!r}; the sleep condition needs a value in (0, 1].")
     if out_dir is not None:
         store.check_writable(out_dir)
-    _, params, _ = models.get_variant(variant)
+    model = models.get_model(variant)
     conditions = {"no sleep": 0.0, f"sleep {sleep_fraction:g}": sleep_fraction}
     result = {
         "protocol": "class_incremental",
@@ -143,25 +143,25 @@ def class_incremental(dataset="digits", *, tasks=TASKS, seeds=(1, 2, 3), sleep_f
         "n_test_per_class": n_test_per_class,
         "presentation_ms": float(presentation / b2.ms),
         "device": device,
-        "params": to_dict(params),
+        "declaration": model.to_dict(),
         "versions": versions(),
         "conditions": {},
     }
     for label, r in conditions.items():
         runs = []
         for seed in seeds:
-            data = load_dataset(dataset, path=data_dir, side=params.input.side, seed=seed)
+            data = load_dataset(dataset, path=data_dir, side=model.inputs.encoding.side, seed=seed)
             train, fit, test = plan_tasks(
                 data.y_train, data.y_test, tasks, n_train_per_class=n_train_per_class,
                 n_fit_per_class=n_fit_per_class, n_test_per_class=n_test_per_class, seed=seed,
             )  # fmt: skip
             n_tr = len(data.x_train)
-            images = encode_images(np.concatenate([data.x_train, data.x_test]), params.input)
+            images = encode_images(np.concatenate([data.x_train, data.x_test]), model.inputs.encoding)
             labels = np.concatenate([data.y_train, data.y_test])
             if progress:
                 print(f"class_incremental: {dataset}, {label}, seed {seed}", file=sys.stderr, flush=True)
             runs.append(
-                run_condition(params, images, labels, train, fit, test + n_tr, tasks, sleep_fraction=r,
+                run_condition(model, images, labels, train, fit, test + n_tr, tasks, sleep_fraction=r,
                               presentation=presentation, seed=seed, device=device)  # fmt: skip
             )
         cond = {"sleep_fraction": r, "runs": runs}
@@ -197,7 +197,7 @@ def format_result(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m protocols.class_incremental", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m sleep_brian.protocols.class_incremental", description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--variant", default="paper-stochastic")

@@ -2,6 +2,6 @@
 
 from sleep_brian.errors import ConfigError, DataError, DeviceError, SleepBrianError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["ConfigError", "DataError", "DeviceError", "SleepBrianError", "__version__"]

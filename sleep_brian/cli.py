@@ -3,6 +3,8 @@
 ::
 
     sleep-brian run --dataset digits --sleep 0.1 --seed 1 --device cpp_standalone --out runs/
+    sleep-brian run --model my_model.py:build      # a model declared in your own file
+    sleep-brian models           # the built-in models, a line each
     sleep-brian devices          # which targets work on this machine
     sleep-brian show runs/NAME   # print the summary table of a stored record
     sleep-brian sweep --datasets digits --sleep 0 0.1 0.2 --seeds 1 2 3 --out results/digits
@@ -31,9 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     from sleep_brian.data import DATASETS
     from sleep_brian.devices import DEVICES
 
-    from sleep_brian.params import ModelParams, ScheduleParams
+    from sleep_brian.models import DEFAULT_MODEL
+    from sleep_brian.network import LOWERINGS
+    from sleep_brian.params import ScheduleParams
 
-    m, sch = ModelParams(), ScheduleParams()
+    sch = ScheduleParams()
     parser = argparse.ArgumentParser(
         prog="sleep-brian",
         description="STDP spiking networks stabilised by sleep (Brian2).",
@@ -47,15 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None, help="folder with the IDX files (MNIST-like sets); see README for the search order")
     r.add_argument(
         "--model",
-        default="paper",
-        help="paper (the corrected STDP-SNN, default), authors (their code's quirks) or sg-snn (the "
-        "surrogate-gradient baseline in PyTorch, with the same sleep between minibatches)",
+        default=DEFAULT_MODEL,
+        help=f"a built-in model (`sleep-brian models` lists them; default: {DEFAULT_MODEL}), "
+        "path/to/file.py:function for your own, or sg-snn (the surrogate-gradient baseline in PyTorch, "
+        "with the same sleep between minibatches)",
     )
     r.add_argument("--sleep", type=_fraction, default=0.1, help="sleep time per wake time, in [0, 1] (default: 0.1)")
-    r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help=f"sleep weight decay rule (paper model: {m.sleep.rule})")
+    r.add_argument("--sleep-rule", choices=("power", "stochastic"), default=None, help="sleep weight decay rule, for models that take it as an option (default: the model's own)")
     r.add_argument("--sleep-cap", type=_quantity("second", "--sleep-cap"), default=None, help="longest sleep, e.g. 10s (paper model: no cap; authors: 10s)")
     r.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help=f"wake time between sleeps, e.g. 35s (default: {float(sch.wake_block):g}s)")
-    r.add_argument("--stdp", choices=("causal", "authors"), default=None, help=f"STDP rule (paper model: {m.stdp.rule})")
+    r.add_argument("--stdp", choices=("causal", "authors"), default=None, help="STDP rule, for the paper's models (default: the model's own)")
     r.add_argument("--seed", type=_seed, default=1, help="master seed of the run (default: 1)")
     r.add_argument("--device", default=None, help=f"one of {', '.join(DEVICES)} (default: cpp_standalone); sg-snn: auto, cpu (default) or cuda")
     r.add_argument("--n-train", type=_n_train, default=None, help=f"training images (default: {sch.n_train}; sg-snn: 6000 or the whole set if smaller; 'all': the whole set)")
@@ -72,10 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-control", action="store_true", help="skip the untrained control")
     r.add_argument(
         "--lowering",
-        choices=("timed_array", "network_operation", "genn"),
+        choices=LOWERINGS,
         default="timed_array",
-        help="how the schedule reaches the network: compiled TimedArrays (any device) or a Python "
-        "NetworkOperation (numpy/cython only; same results, easier to read); default: timed_array",
+        help="how the schedule reaches the network: compiled TimedArrays (any device), a Python "
+        "NetworkOperation (numpy/cython only; same results, easier to read) or single_clock (GeNN's "
+        "rules; chosen for genn and cuda_standalone); default: timed_array",
     )
     r.add_argument("--out", default="runs", help="folder for the result record (default: runs)")
     r.add_argument("--overwrite", action="store_true", help="replace an existing record of the same run")
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run a resumable sweep (datasets x variants x sleep x seeds) on Dask")
     w.add_argument("--datasets", nargs="+", default=["digits"], help=f"datasets (default: digits); any of {', '.join(DATASETS)}")
     w.add_argument("--data-dir", action="append", default=[], metavar="NAME=PATH", help="IDX folder of a dataset, e.g. mnist=/data/mnist (repeatable)")
-    w.add_argument("--variants", nargs="+", default=["paper"], help="model variants (default: paper); see models.VARIANTS and sleep_brian.sg.SG_VARIANTS (sg-snn, sg-snn-matched)")
+    w.add_argument("--variants", nargs="+", default=[DEFAULT_MODEL], help=f"models, as run --model takes them (default: {DEFAULT_MODEL}; `sleep-brian models` lists them), or sg-snn, sg-snn-matched")
     w.add_argument("--sleep", type=_fraction, nargs="+", default=None, help="sleep fractions (default: 0, 0.1, ..., 1)")
     w.add_argument("--seeds", type=_seed, nargs="+", default=[1, 2, 3, 4, 5], help="master seeds (default: 1 2 3 4 5)")
     w.add_argument("--device", default="cpp_standalone", help="Brian2 target (default: cpp_standalone)")
@@ -121,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"], help="file formats (default: png pdf)")
 
     sub.add_parser("devices", help="list the Brian2 targets and whether they work here")
+    sub.add_parser("models", help="list the built-in models, a line each")
     s = sub.add_parser("show", help="print the summary of a stored record")
     s.add_argument("record", help="a record folder written by `sleep-brian run`")
     return parser
@@ -164,7 +171,7 @@ def sg_config_from_args(args):
 def config_from_args(args):
     """A :class:`~sleep_brian.experiment.RunConfig` (or, for ``--model sg-snn``, an
     :class:`~sleep_brian.sg.SGConfig`) from parsed ``run`` arguments."""
-    import models
+    from sleep_brian import models
     from sleep_brian.errors import ConfigError
     from sleep_brian.experiment import RunConfig
     from sleep_brian.sg import SG_MODEL
@@ -179,12 +186,10 @@ def config_from_args(args):
     if args.n_train == "all":
         raise ConfigError("--n-train all is for --model sg-snn; give the STDP-SNN a number of images.")
 
-    params = models.get_model(args.model)
-    if args.stdp:
-        params = params.replace(stdp=params.stdp.replace(rule=args.stdp))
-    if args.sleep_rule:
-        params = params.replace(sleep=params.sleep.replace(rule=args.sleep_rule))
-    schedule = models.get_schedule(args.model).with_overrides(
+    from sleep_brian.params import ScheduleParams
+
+    model = models.get_model(args.model, sleep_rule=args.sleep_rule, stdp=args.stdp)
+    schedule = (model.schedule or ScheduleParams()).with_overrides(
         sleep_fraction=args.sleep,
         sleep_cap=args.sleep_cap,
         wake_block=args.wake_block,
@@ -197,8 +202,7 @@ def config_from_args(args):
     return RunConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
-        model=args.model,
-        params=params,
+        model=model,
         schedule=schedule,
         seed=args.seed,
         device=args.device or "cpp_standalone",
@@ -233,10 +237,9 @@ def format_sg_summary(record: dict) -> str:
             f"  {k:<15}{e['n_synapses']:>8}{e['before_training']['abs_mean']:>11.4f}{f['abs_mean']:>10.4f}"
             f"{f['sd']:>9.4f}{f['entropy']:>9.4f}{e.get('sleep_rank_corr_mean', float('nan')):>10.3f}"
         )
-    flags = record.get("flags", {})
-    if flags.get("nan_weights") or flags.get("runaway") or flags.get("silent"):
-        lines.append(f"  WARNING: NaN weights in {flags['nan_weights']}, runaway layers {flags['runaway']}"
-                     + (", output silent on the test set" if flags.get("silent") else ""))  # fmt: skip
+    warning = _warning(record.get("flags", {}))
+    if warning:
+        lines.append(f"  WARNING: {warning}")
     return "\n".join(lines)
 
 
@@ -270,11 +273,11 @@ def format_summary(record: dict) -> str:
         f"  {'pathway':<9}{'n':>6}{'|w| start':>11}{'|w| end':>10}{'sd end':>9}{'sat.':>7}"
         f"{'entropy':>9}{'n_eff/n':>9}{'rho sleep':>10}"
     )
-    from sleep_brian.params import PATHWAYS as order  # record JSON is key-sorted; show the network's order
-
+    # record JSON is key-sorted; show the model's declaration order
+    order = [p["name"] for p in record["config"].get("declaration", {}).get("pathways", [])]
     for pw in sorted(record["weights"], key=lambda k: order.index(k) if k in order else len(order)):
         e = record["weights"][pw]
-        f = e["final"]
+        f = e.get("final")
         if not f:
             continue
         start = e.get("before_training", {}).get("abs_mean", float("nan"))
@@ -283,17 +286,31 @@ def format_summary(record: dict) -> str:
             f"{f['saturation']:>7.2f}{f['entropy']:>9.4f}{f['n_effective'] / max(1, f['n']):>9.3f}"
             f"{e.get('sleep_rank_corr_mean', float('nan')):>10.3f}"
         )
-    flags = record.get("flags", {})
-    if flags.get("nan_weights") or flags.get("saturated") or flags.get("runaway") or flags.get("silent"):
-        lines.append(
-            f"  WARNING: NaN weights in {flags.get('nan_weights', [])}, runaway pathways {flags.get('runaway', [])}, "
-            f"saturated pathways {flags.get('saturated', [])}" + (", network silent after training" if flags.get("silent") else "")
-        )
+    rates = record.get("population_rates")
+    if rates:
+        lines.append("")
+        lines.append("  firing rates (Hz)  " + "".join(f"{k:>9}" for k in ("wake", "sleep", "test")))
+        for pop, r in rates.items():
+            lines.append(f"  {pop:<18}" + "".join(f"{r[k]:>9.2f}" if k in r else f"{'-':>9}" for k in ("wake", "sleep", "test")))
+    warning = _warning(record.get("flags", {}))
+    if warning:
+        lines.append(f"  WARNING: {warning}")
     lines.append(
         "\n  rho sleep: Spearman rank correlation of the weights before and after a sleep, mean over sleeps;"
         "\n  sat.: fraction of weights at a bound; n_eff/n: participation ratio of |w| over synapse count."
     )
     return "\n".join(lines)
+
+
+def _warning(flags: dict) -> str:
+    """The run's flags in words, naming only what happened ('' when nothing did)."""
+    said = []
+    for key, words in (("nan_weights", "NaN weights in"), ("runaway", "runaway weights in"), ("saturated", "saturated weights in")):
+        if flags.get(key):
+            said.append(f"{words} {', '.join(flags[key])}")
+    if flags.get("silent"):
+        said.append("the network is silent after training")
+    return "; ".join(said)
 
 
 def _sweep(args) -> int:
@@ -383,6 +400,14 @@ def main(argv=None) -> int:
                     print(f"{name:<16} available")
                 except SleepBrianError as exc:
                     print(f"{name:<16} unavailable: {exc}")
+            return 0
+        if args.command == "models":
+            from sleep_brian.models import DEFAULT_MODEL, describe
+
+            for name, line in describe():
+                print(f"{name:<20} {line}{'  (default)' if name == DEFAULT_MODEL else ''}")
+            print(f"{'sg-snn':<20} surrogate-gradient SNN baseline in PyTorch (sleep between minibatches)")
+            print("\nYour own: --model path/to/file.py:function (a function returning a sleep_brian.model.Model).")
             return 0
         if args.command == "sweep":
             return _sweep(args)

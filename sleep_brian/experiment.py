@@ -41,6 +41,7 @@ from sleep_brian.network import (
     build_network,
     check_code,
     draw_connectivity,
+    initial_weight_values,
     run_data,
     settle_weights,
 )
@@ -89,7 +90,7 @@ class RunConfig:
     lowering: str = "timed_array"
 
     def __post_init__(self):
-        import models  # the built-in models live above this layer, in models/
+        from sleep_brian import models  # the built-in models live above this layer, in models/
 
         object.__setattr__(self, "model", models.get_model(self.model))
         if self.schedule is None:
@@ -147,7 +148,9 @@ class RunResult:
 
 #: Every random stream of a run derives from its master seed and one of these names. (The
 #: dataset's subsets use ``SeedSequence(seed).spawn``, whose keys differ from all of these.)
-STREAMS = ("order", "connectivity", "settle", "brian")
+#: New streams are appended, so that the existing ones keep their seeds; ``initial_weights``
+#: draws the random initial weights of pathways declared with ``w_init``.
+STREAMS = ("order", "connectivity", "settle", "brian", "initial_weights")
 
 
 def stream(seed: int, name: str) -> np.random.SeedSequence:
@@ -498,6 +501,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         "flags": flags,
         "stability": stability,
         "timeline": {
+            "dt_s": dt_s,
             "duration_s": tl.n_steps * dt_s,
             "wake_s": sum(s.stop_step - s.start_step for s in tl.spans_of("wake")) * dt_s,
             "sleep_s": sum(s.stop_step - s.start_step for s in tl.spans_of("sleep")) * dt_s,
@@ -538,7 +542,8 @@ class Streams:
 
     @classmethod
     def derive(cls, model: Model, seed: int) -> "Streams":
-        conn = draw_connectivity(model, np.random.default_rng(stream(seed, "connectivity")))
+        conn = draw_connectivity(model, np.random.default_rng(stream(seed, "connectivity")),
+                                 np.random.default_rng(stream(seed, "initial_weights")))  # fmt: skip
         return cls(conn, np.random.default_rng(stream(seed, "settle")), brian_seed(seed))
 
 
@@ -793,8 +798,8 @@ def _run_compiled(dev, built: BuiltNetwork, prep: _Prepared, out_dir, overwrite,
     model, conn = prep.config.model, prep.streams.connectivity
     data = run_data(model, prep.plan.timeline, prep.plan.images, conn)
     timings = dev.run_compiled({built.data_arrays[n]: v for n, v in data.items()}, prep.streams.brian_seed)
-    # The compiled network's handles, with this run's synapses and (constant) initial weights.
-    w0 = {pw.name: np.full(conn.n(pw.name), pw.initial_weight()) for pw in model.pathways}
+    # The compiled network's handles, with this run's synapses and initial weights.
+    w0 = initial_weight_values(model, conn)
     view = dataclasses.replace(built, connectivity=conn, initial_weights=w0)
     arrays = _read_back(model, view, prep.plan.timeline, prep.streams.settle_rng)
     dev.discard_results()

@@ -31,7 +31,12 @@ What the builder provides, so that declarations can use it:
   directions); in a pathway declared ``plastic=False`` both read as 0;
 - in synapse code: ``w_lo`` and ``w_hi`` (the pathway's bounds) and ``sgn`` (+1, or -1 for an
   inhibitory pathway, whose weights are negative);
-- the declared :class:`Noise` is added to its variable in every sleep step.
+- the declared :class:`Noise` is added to its variable in every sleep step;
+- ``Pathway(w_init=Uniform(low, high))``: random initial weights, drawn with numpy from the run's
+  seed (a stream of their own, so the connections stay as they are);
+- ``Pathway(normalize=total)``: the weights onto each target neuron are rescaled to sum (in |w|)
+  to ``total`` around every image shown in a Wake phase, in generated code (the target group
+  gets the summed variable ``wsum_<pathway>``).
 
 Every declaration is checked when it is made and again, as a whole, by :meth:`Model.check`:
 errors name the offending part and the fix (:class:`~sleep_brian.errors.ModelError`).
@@ -61,6 +66,8 @@ __all__ = [
     "Bernoulli",
     "OneToOne",
     "AllToAll",
+    "AllToAllButSame",
+    "Uniform",
     "InputLayer",
     "Population",
     "Pathway",
@@ -75,6 +82,7 @@ REGIME_VARIABLES = ("sleep", "plastic", "sleep_clock")
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
     "noise_sigma", "p_scale", "sgn", "w_lo", "w_hi", "last_sleep", "decay_exponent",
+    "normalize_schedule", "normalize_total",
 }  # fmt: skip
 #: A pathway whose ``sleep_rule`` is this string uses the model's rule.
 MODEL_DEFAULT = "model"
@@ -363,7 +371,57 @@ class AllToAll:
         return np.ones((n_source, n_target), dtype=bool)
 
 
-_CONNECTIONS = (Bernoulli, OneToOne, AllToAll)
+@dataclass(frozen=True)
+class AllToAllButSame:
+    """Every source neuron onto every target neuron except the one of the same index (two
+    populations of equal size, e.g. lateral inhibition from an inhibitory partner population
+    onto all excitatory neurons but its own partner). Onto itself it is ``AllToAll(allow_self=False)``."""
+
+    allow_self: bool = True
+    exclude_reciprocal_of: str | None = None
+
+    def draw(self, n_source: int, n_target: int, rng) -> np.ndarray:
+        if n_source != n_target:
+            raise ModelError(f"AllToAllButSame needs populations of equal size, got {n_source} -> {n_target}.")
+        return ~np.eye(n_source, dtype=bool)
+
+
+_CONNECTIONS = (Bernoulli, OneToOne, AllToAll, AllToAllButSame)
+
+
+# ---- initial weight distributions -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Initial weights drawn independently and uniformly from [low, high).
+
+    The builder draws one (n_source, n_target) matrix per pathway with numpy, from the run's
+    ``initial_weights`` stream (:data:`sleep_brian.experiment.STREAMS`), after all connections
+    are drawn; synapse (i, j) starts at entry [i, j], so a pair's weight does not depend on
+    which other pairs are connected.
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        for k in ("low", "high"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v):
+                raise ModelError(f"Uniform({k}={v!r}): {k} must be a finite number.")
+        if not self.low < self.high:
+            raise ModelError(f"Uniform(low={self.low}, high={self.high}): low must be below high.")
+
+    @property
+    def mean(self) -> float:
+        return 0.5 * (float(self.low) + float(self.high))
+
+    def draw(self, n_source: int, n_target: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(float(self.low), float(self.high), size=(n_source, n_target))
+
+
+_WEIGHT_INITS = (Uniform,)
 
 
 # ---- populations and pathways ---------------------------------------------------------------
@@ -415,9 +473,11 @@ class Pathway:
     ----------
     name, source, target : str
     synapse : SynapseModel
-    connect : Bernoulli, OneToOne or AllToAll
-    w0 : float
-        Every synapse's initial weight (clipped to the bounds).
+    connect : Bernoulli, OneToOne, AllToAll or AllToAllButSame
+    w0 : float, optional
+        Every synapse's initial weight (clipped to the bounds). Required unless ``w_init`` is
+        given; with ``w_init`` it is set to that distribution's mean (the nominal weight, which
+        e.g. the stochastic sleep rule's ``baseline='initial'`` uses).
     bounds : (float, float), optional
         Hard bounds of ``w``; required for a plastic pathway or one with a sleep rule.
     inhibitory : bool
@@ -426,6 +486,18 @@ class Pathway:
         Whether the weights learn (``plastic_pre``/``plastic_post`` read 0 otherwise).
     sleep_rule : SleepRule, None or "model"
         What sleep does to these weights: the model's rule (default), this rule, or nothing.
+    w_init : Uniform, optional
+        Random initial weights instead of the constant ``w0``: drawn with numpy from the run's
+        seed (stream ``initial_weights``), the same on every device; a reusable standalone build
+        reads them from the ``winit_<pathway>`` matrix of :func:`sleep_brian.network.run_data`.
+        The range must lie within ``bounds``.
+    normalize : float, optional
+        Weight normalisation per target neuron: at the start and at the end of every image shown
+        in a Wake phase (when the weights learn; not in Sleep or Test), the weights onto each
+        target neuron are rescaled by one factor so that their |w| sum to ``normalize``. Runs in
+        generated code (a summed variable onto the target and a synaptic ``run_regularly``), on
+        every lowering but ``single_clock``. The rescaled weights are not clipped (a clip would
+        break the sum); the synapse code's own clipping acts at their next change.
     """
 
     name: str
@@ -433,11 +505,13 @@ class Pathway:
     target: str
     synapse: SynapseModel
     connect: Any
-    w0: float
+    w0: float | None = None
     bounds: tuple | None = None
     inhibitory: bool = False
     plastic: bool = True
     sleep_rule: Any = MODEL_DEFAULT
+    w_init: Any = None
+    normalize: float | None = None
 
     def __post_init__(self):
         _check_name("pathway", self.name)
@@ -445,7 +519,18 @@ class Pathway:
         if not isinstance(self.synapse, SynapseModel):
             raise ModelError(f"{where}: synapse must be a SynapseModel, got {type(self.synapse).__name__}.")
         if not isinstance(self.connect, _CONNECTIONS):
-            raise ModelError(f"{where}: connect must be Bernoulli(p), OneToOne() or AllToAll(), got {self.connect!r}.")
+            raise ModelError(f"{where}: connect must be Bernoulli(p), OneToOne(), AllToAll() or AllToAllButSame(), got {self.connect!r}.")
+        if self.w_init is not None:
+            if not isinstance(self.w_init, _WEIGHT_INITS):
+                raise ModelError(f"{where}: w_init must be a distribution such as Uniform(low, high), got {self.w_init!r}.")
+            if self.w0 is not None:
+                raise ModelError(
+                    f"{where}: give w0 (a constant initial weight) or w_init (random initial weights), not both; "
+                    "with w_init, w0 is the distribution's mean."
+                )
+            object.__setattr__(self, "w0", self.w_init.mean)
+        elif self.w0 is None:
+            raise ModelError(f"{where}: needs an initial weight: w0=<number> or w_init=Uniform(low, high).")
         if isinstance(self.w0, bool) or not isinstance(self.w0, (int, float, np.floating)) or not np.isfinite(self.w0):
             raise ModelError(f"{where}: w0 = {self.w0!r} must be a finite number.")
         sign = "<= 0" if self.inhibitory else ">= 0"
@@ -465,13 +550,32 @@ class Pathway:
             )
         if self.sleep_rule is not None and self.sleep_rule != MODEL_DEFAULT and not isinstance(self.sleep_rule, SleepRule):
             raise ModelError(f"{where}: sleep_rule must be a SleepRule, None or 'model', got {self.sleep_rule!r}.")
+        if self.w_init is not None:
+            lo_w, hi_w = float(self.w_init.low), float(self.w_init.high)
+            if (hi_w > 0) if self.inhibitory else (lo_w < 0):
+                raise ModelError(f"{where}: w_init {self.w_init} must be {sign} for an {'in' if self.inhibitory else 'ex'}citatory pathway.")
+            if self.bounds is not None and not (float(self.bounds[0]) <= lo_w and hi_w <= float(self.bounds[1])):
+                raise ModelError(f"{where}: w_init {self.w_init} must lie within bounds {self.bounds}; narrow it or widen the bounds.")
+        if self.normalize is not None:
+            n = self.normalize
+            if isinstance(n, bool) or not isinstance(n, (int, float, np.floating, np.integer)) or not np.isfinite(n) or not n > 0:
+                raise ModelError(
+                    f"{where}: normalize = {n!r} must be a positive number (the sum of |w| onto each target "
+                    "neuron), or None for no normalisation."
+                )
 
     @property
     def sign(self) -> float:
         return -1.0 if self.inhibitory else 1.0
 
+    @property
+    def sum_variable(self) -> str:
+        """The target-group variable that holds the summed weights of a normalised pathway."""
+        return f"wsum_{self.name}"
+
     def initial_weight(self) -> float:
-        """Every synapse's starting weight: ``w0`` within the bounds."""
+        """Every synapse's starting weight: ``w0`` within the bounds (with ``w_init``: its mean,
+        the nominal weight; the synapses start at the drawn values)."""
         return float(np.clip(self.w0, *self.bounds)) if self.bounds is not None else float(self.w0)
 
 
@@ -580,6 +684,8 @@ class Model:
                 raise ModelError(f"model {self.name!r}: {kind} name {name!r} is reserved by the builder; rename it.")
             seen[name] = kind
         groups = self.groups
+        if self.readout in groups and self.readout != self.inputs.name and self.population(self.readout).neuron.threshold is None:
+            raise ModelError(f"model {self.name!r}: readout {self.readout!r} has no threshold, so no spikes to read out.")
         if self.readout not in groups or self.readout == self.inputs.name:
             raise ModelError(
                 f"model {self.name!r}: readout {self.readout!r} must name one of its populations "
@@ -598,7 +704,22 @@ class Model:
             if isinstance(pw.connect, Bernoulli) and pw.connect.p == 0:
                 raise ModelError(f"{where}: connection probability 0 gives no synapses; remove the pathway instead.")
             if not pw.connect.allow_self and pw.source != pw.target:
-                raise ModelError(f"{where}: allow_self=False only applies to a population onto itself.")
+                raise ModelError(
+                    f"{where}: allow_self=False only applies to a population onto itself; between two "
+                    "populations of equal size, AllToAllButSame() leaves out the pairs of equal index."
+                )
+            if isinstance(pw.connect, (OneToOne, AllToAllButSame)) and groups[pw.source] != groups[pw.target]:
+                raise ModelError(
+                    f"{where}: {type(pw.connect).__name__}() needs populations of equal size, got "
+                    f"{pw.source} ({groups[pw.source]}) -> {pw.target} ({groups[pw.target]})."
+                )
+            if pw.normalize is not None:
+                declared = self.population(pw.target).neuron.variables
+                if pw.sum_variable in declared:
+                    raise ModelError(
+                        f"{where}: normalize adds the variable {pw.sum_variable!r} to {pw.target!r}, whose "
+                        "equations already declare it; rename that variable."
+                    )
             other = pw.connect.exclude_reciprocal_of
             if other is not None:
                 names = [p.name for p in self.pathways]
@@ -648,6 +769,9 @@ class Model:
                     "bounds": [float(b) for b in p.bounds] if p.bounds is not None else None,
                     "inhibitory": bool(p.inhibitory), "plastic": bool(p.plastic),
                     "sleep_rule": self.rule_of(p).to_dict(p) if self.rule_of(p) is not None else None,
+                    # Only when declared, so that the keys of models without them stay as they were.
+                    **({"w_init": {"rule": type(p.w_init).__name__, **_plain(p.w_init)}} if p.w_init is not None else {}),
+                    **({"normalize": float(p.normalize)} if p.normalize is not None else {}),
                 }  # fmt: skip
                 for p in self.pathways
             ],

@@ -29,7 +29,7 @@ from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError, ModelError
-from sleep_brian.model import REGIME_VARIABLES, Model, Population
+from sleep_brian.model import REGIME_VARIABLES, Model, NeuronModel, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
@@ -37,11 +37,15 @@ __all__ = [
     "Connectivity",
     "LOWERINGS",
     "draw_connectivity",
+    "initial_weight_values",
+    "normalize_schedule",
     "build_network",
     "snapshot_plan",
     "settle_weights",
     "regime_switcher",
     "step_code",
+    "attach_step_code",
+    "neuron_namespace",
     "record_index",
     "run_data",
     "check_code",
@@ -53,20 +57,25 @@ LOWERINGS = ("timed_array", "network_operation", "single_clock")
 
 @dataclass
 class Connectivity:
-    """Presynaptic and postsynaptic indices per pathway."""
+    """Presynaptic and postsynaptic indices per pathway, and the drawn initial weights of the
+    pathways declared with ``w_init`` (``w[pathway][k]`` for synapse k)."""
 
     i: dict[str, np.ndarray]
     j: dict[str, np.ndarray]
+    w: dict[str, np.ndarray] = field(default_factory=dict)
 
     def n(self, pathway: str) -> int:
         return len(self.i[pathway])
 
 
-def draw_connectivity(model: Model, rng: np.random.Generator) -> Connectivity:
+def draw_connectivity(model: Model, rng: np.random.Generator, weight_rng: np.random.Generator | None = None) -> Connectivity:
     """Draw every pathway's connections, in declaration order, from ``rng``.
 
     Self-connections are dropped where a pathway forbids them, then pairs that repeat an
-    ``exclude_reciprocal_of`` pathway in the opposite direction.
+    ``exclude_reciprocal_of`` pathway in the opposite direction. Then, for every pathway
+    declared with ``w_init`` (in declaration order), a (n_source, n_target) matrix of initial
+    weights is drawn from ``weight_rng`` (``rng`` if None, after the connections) and each
+    synapse takes its entry; a model without ``w_init`` draws nothing more.
     """
     sizes = model.groups
     masks = {}
@@ -81,7 +90,48 @@ def draw_connectivity(model: Model, rng: np.random.Generator) -> Connectivity:
     ii, jj = {}, {}
     for name, m in masks.items():
         ii[name], jj[name] = np.nonzero(m)
-    return Connectivity(ii, jj)
+    ww = {}
+    for pw in model.pathways:
+        if pw.w_init is not None:
+            matrix = pw.w_init.draw(sizes[pw.source], sizes[pw.target], rng if weight_rng is None else weight_rng)
+            ww[pw.name] = matrix[ii[pw.name], jj[pw.name]]
+    return Connectivity(ii, jj, ww)
+
+
+def initial_weight_values(model: Model, conn: Connectivity) -> dict[str, np.ndarray]:
+    """Every synapse's starting weight per pathway: the drawn ``w_init`` values, else ``w0``."""
+    out = {}
+    for pw in model.pathways:
+        if pw.w_init is not None:
+            if pw.name not in conn.w:
+                raise ModelError(
+                    f"pathway {pw.name!r} declares w_init, but the connectivity holds no initial weights for it; "
+                    "draw it with sleep_brian.network.draw_connectivity(model, rng)."
+                )
+            out[pw.name] = np.asarray(conn.w[pw.name], dtype=float)
+        else:
+            out[pw.name] = np.full(conn.n(pw.name), pw.initial_weight())
+    return out
+
+
+def normalize_schedule(timeline: Timeline) -> np.ndarray:
+    """Per slot, 1 where a weight normalisation runs at the slot's start: at the start and end of
+    every image shown in a Wake phase (see ``Pathway.normalize``), else 0."""
+    marks = np.zeros(len(timeline.sleep))
+    for span in timeline.spans_of("wake"):
+        for step in range(span.start_step, span.stop_step + 1, span.steps_per_image):
+            if step % timeline.slot_steps:
+                raise AssertionError(f"image boundary {step} is not on the slot grid of {timeline.slot_steps} steps")
+            if step // timeline.slot_steps < len(marks):
+                marks[step // timeline.slot_steps] = 1.0
+    return marks
+
+
+#: Rescale the weights onto each target neuron so that their |w| sum to ``normalize_total``
+#: where ``normalize_schedule`` says so (factor 1 elsewhere, and where the sum is 0).
+NORMALIZE_CODE = """
+w = w * (1 + normalize_schedule(t) * int(SUM_post != 0) * (normalize_total / (sgn * SUM_post + int(SUM_post == 0)) - 1))
+"""
 
 
 #: Finest snapshot grid (in time steps) worth recording; see :func:`snapshot_plan`.
@@ -134,7 +184,9 @@ def run_data(model: Model, timeline: Timeline, images: np.ndarray, conn: Connect
     screen), ``image_schedule`` the row on screen per slot, and, given ``conn``, ``conn_<pathway>``
     the dense 0/1 connection matrix of each pathway (read by the reusable build's connect step
     only: at 6,400 excitatory neurons the recurrent one alone is 330 MB, so a fresh build passes
-    None).
+    None), and ``winit_<pathway>`` the dense matrix of drawn initial weights of each pathway
+    declared with ``w_init`` (0 where there is no synapse; read by the reusable build's weight
+    initialisation).
     """
     table = np.vstack([images, np.zeros((1, model.inputs.size))])
     shown = np.where(timeline.image == NO_IMAGE, len(images), timeline.image).astype(float)
@@ -146,6 +198,11 @@ def run_data(model: Model, timeline: Timeline, images: np.ndarray, conn: Connect
         m = np.zeros((sizes[pw.source], sizes[pw.target]))
         m[conn.i[pw.name], conn.j[pw.name]] = 1.0
         data[f"conn_{pw.name}"] = m
+    for pw in model.pathways:
+        if pw.w_init is not None:
+            w = np.zeros((sizes[pw.source], sizes[pw.target]))
+            w[conn.i[pw.name], conn.j[pw.name]] = initial_weight_values(model, conn)[pw.name]
+            data[f"winit_{pw.name}"] = w
     return data
 
 
@@ -185,8 +242,8 @@ def _clock_tick(model: Model) -> float:
     return float(model.dt / (rules[0].dt_ref if rules else 1 * b2.ms))
 
 
-def step_code(pop: Population, lowering: str = "timed_array") -> str:
-    """What a population runs once per step outside its equations.
+def step_code(nm: NeuronModel, lowering: str = "timed_array") -> str:
+    """What a population of neuron model ``nm`` runs once per step outside its equations.
 
     ``timed_array``/``network_operation``: after integration, before the threshold test: the
     regime flags from the schedule (unless a NetworkOperation sets them), then the sleep noise
@@ -196,7 +253,6 @@ def step_code(pop: Population, lowering: str = "timed_array") -> str:
     the clip range holds every threshold value (as in the paper's neuron: the threshold, at most
     0 mV, lies inside [-100, 40] mV), since then a clip never decides a spike.
     """
-    nm = pop.neuron
     lines = [eq.REGIME_UPDATE.strip()] if lowering != "network_operation" else []
     noisy = nm.sleep_noise.variable if nm.sleep_noise is not None and lowering != "single_clock" else None
     for var, (lo, hi) in nm.clip.items():
@@ -207,7 +263,7 @@ def step_code(pop: Population, lowering: str = "timed_array") -> str:
     return "\n" + "\n".join(lines) + "\n"
 
 
-def _attach_step_code(group: b2.NeuronGroup, dt, lowering: str, code: str | None) -> None:
+def attach_step_code(group: b2.NeuronGroup, dt, lowering: str = "timed_array", code: str | None = None) -> None:
     """Attach the per-step code in the paper's order: [integrate] -> flags, noise, clip ->
     [threshold, synapses: STDP] -> sleep clock tick (so this step's decay follows its STDP).
 
@@ -226,8 +282,20 @@ def _attach_step_code(group: b2.NeuronGroup, dt, lowering: str, code: str | None
     group.run_regularly(eq.SLEEP_CLOCK_TICK, dt=dt, when="end")
 
 
-def _equations(pop: Population, single_clock: bool) -> b2.Equations:
-    """The neuron's equations plus the regime variables (and, single-clock, the noise term)."""
+def neuron_namespace(nm: NeuronModel, dt, clock_tick: float, arrays: dict) -> dict:
+    """A neuron group's namespace: the model's parameters, the sleep noise's per-step constants,
+    the sleep-clock tick and the schedule's TimedArrays."""
+    ns = dict(nm.params, clock_tick=clock_tick, **arrays)
+    if nm.sleep_noise is not None:
+        # White noise: its sd per step scales with sqrt(dt / dt_ref).
+        ns["noise_step"] = nm.sleep_noise.sd * np.sqrt(float(dt / nm.sleep_noise.dt_ref))
+        ns["noise_sigma"] = nm.sleep_noise.sd / np.sqrt(nm.sleep_noise.dt_ref)  # the same noise as an xi term
+    return ns
+
+
+def _equations(pop: Population, single_clock: bool, sums: tuple = ()) -> b2.Equations:
+    """The neuron's equations plus the regime variables (and, single-clock, the noise term), and
+    the summed-weight variables ``sums`` of the normalised pathways onto it."""
     nm = pop.neuron
     eqs = b2.Equations(nm.equations)
     if single_clock and nm.sleep_noise is not None:
@@ -239,7 +307,7 @@ def _equations(pop: Population, single_clock: bool) -> b2.Equations:
         noisy = SingleEquation(single.type, var, single.dim, single.var_type,
                                expr=Expression(f"{single.expr.code} + sleep * noise_sigma * xi"), flags=single.flags)  # fmt: skip
         eqs = b2.Equations([noisy if name == var else e for name, e in eqs.items()])
-    return eqs + b2.Equations("\n".join(f"{v} : 1" for v in REGIME_VARIABLES))
+    return eqs + b2.Equations("\n".join(f"{v} : 1" for v in (*REGIME_VARIABLES, *sums)))
 
 
 def _sleep_clock_at(model: Model, timeline: Timeline, grid: int) -> b2.TimedArray:
@@ -315,7 +383,8 @@ def build_network(
     record_weights : bool
         Record weight snapshots right before and after every sleep (see :func:`snapshot_plan`).
     initial_weights : dict, optional
-        Per pathway, weights to start from instead of the constant ``w0``.
+        Per pathway, weights to start from instead of the constant ``w0`` (or the ``w_init``
+        draw that ``connectivity`` holds).
     lowering : {"timed_array", "network_operation", "single_clock"}
         How the schedule reaches the network. ``"timed_array"`` (default, every device but
         GeNN and CUDA): the schedule is data in TimedArrays read by ``run_regularly``, compiled
@@ -333,7 +402,8 @@ def build_network(
     reusable : bool
         Build so that one compiled program serves other seeds and data (standalone
         ``run_args``): synapses are created by the program from the ``conn_<pathway>`` matrices
-        (:func:`run_data`) instead of fixed index lists, and initial weights must be constants.
+        (:func:`run_data`) instead of fixed index lists, and initial weights must be constants
+        or ``w_init`` draws (read from the ``winit_<pathway>`` matrices of :func:`run_data`).
         The connections and results are the same as without it.
     record_limit : dict, optional
         Per pathway, the smallest synapse count among the seeds a reusable build will serve;
@@ -351,14 +421,22 @@ def build_network(
                 f"population {pop.name!r}: the single_clock lowering puts the sleep noise in the equations "
                 f"(an xi term), which needs method='euler', not {pop.neuron.method!r}."
             )
+    normalized = [pw.name for pw in model.pathways if pw.normalize is not None]
+    if single and normalized:
+        raise ConfigError(
+            f"pathway(s) {', '.join(normalized)} declare normalize, which needs a summed variable and a synaptic "
+            "run_regularly after the groups' update; the single_clock lowering (GeNN, CUDA) allows neither. "
+            "Use lowering='timed_array' (cpp_standalone, numpy, cython) or drop normalize."
+        )
     n_input = model.inputs.size
     images = np.asarray(images, dtype=float)
     if images.ndim != 2 or images.shape[1] != n_input:
         raise ConfigError(f"images must have shape (n_images, {n_input}); got {images.shape}.")
     if images.size and (images.min() < 0 or images.max() > 1):
         raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per step).")
-    if int(timeline.image.max(initial=0)) >= len(images):
-        raise ConfigError(f"the protocol shows image {int(timeline.image.max())} but only {len(images)} were given.")
+    shown = timeline.image[timeline.image != NO_IMAGE]
+    if shown.size and int(shown.max()) >= len(images):
+        raise ConfigError(f"the protocol shows image {int(shown.max())} but only {len(images)} were given.")
     if abs(float(timeline.dt / model.dt) - 1) > 1e-9:
         raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {model.dt}; lower with dt=model.dt.")
 
@@ -396,35 +474,32 @@ def build_network(
     inputs = b2.NeuronGroup(n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name=model.inputs.name, namespace=input_ns, **clock)
     if lowering in ("timed_array", "single_clock"):
         inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
-    _attach_step_code(inputs, model.dt, lowering, None)
+    attach_step_code(inputs, model.dt, lowering, None)
     groups = {model.inputs.name: inputs}
     for pop in model.populations:
         nm = pop.neuron
-        ns = dict(nm.params, clock_tick=tick, **arrays)
-        if nm.sleep_noise is not None:
-            # White noise: its sd per step scales with sqrt(dt / dt_ref).
-            ns["noise_step"] = nm.sleep_noise.sd * np.sqrt(float(model.dt / nm.sleep_noise.dt_ref))
-            ns["noise_sigma"] = nm.sleep_noise.sd / np.sqrt(nm.sleep_noise.dt_ref)  # the same noise as an xi term
+        sums = tuple(pw.sum_variable for pw in model.pathways if pw.normalize is not None and pw.target == pop.name)
         g = b2.NeuronGroup(
             pop.size,
-            _equations(pop, single),
+            _equations(pop, single, sums),
             threshold=nm.threshold,
             reset=nm.reset,
             refractory=nm.refractory,
             method=nm.method,
-            namespace=ns,
+            namespace=neuron_namespace(nm, model.dt, tick, arrays),
             name=pop.name,
             **clock,
         )
         for var, value in nm.initial.items():
             setattr(g, var, value)
-        _attach_step_code(g, model.dt, lowering, step_code(pop, lowering))
+        attach_step_code(g, model.dt, lowering, step_code(nm, lowering))
         groups[pop.name] = g
     extra = []
     if lowering == "network_operation":
         extra.append(regime_switcher(model, timeline, groups, images, input_ns["p_scale"]))
 
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
+    norm_table = None
     grid, frac = snapshot_plan(timeline, max((conn.n(pw.name) for pw in model.pathways), default=0), snapshot_budget)
     rules = {pw.name: model.rule_of(pw) for pw in model.pathways}
     clock_grid = _sleep_clock_at(model, timeline, grid) if single and record_weights and frac > 0 and any(rules.values()) else None
@@ -440,6 +515,10 @@ def build_network(
             decay_code = rule.code
             syn_model = syn.model.rstrip() + "\nlast_sleep : 1\n"
         on_post = _gate(syn.on_post, pw.plastic)
+        if pw.normalize is not None:
+            # The sum onto each target, updated every step in the 'groups' slot (Brian2's summed
+            # variable), so that at a slot's start it holds every change up to the last step.
+            syn_model = syn_model.rstrip() + f"\n{pw.sum_variable}_post = w : 1 (summed)\n"
         S = b2.Synapses(
             groups[pw.source],
             groups[pw.target],
@@ -460,7 +539,19 @@ def build_network(
             S.connect(i=conn.i[pw.name], j=conn.j[pw.name])
         n_syn = conn.n(pw.name)
         w_const = pw.initial_weight()
-        if initial_weights is not None and pw.name in initial_weights:
+        if pw.w_init is not None and not (initial_weights is not None and pw.name in initial_weights):
+            # Random initial weights, drawn with numpy (draw_connectivity). A reusable build
+            # reads them from a matrix that run_args can replace, like the connections.
+            w_init = initial_weight_values(model, conn)[pw.name]
+            if reusable:
+                table = b2.TimedArray(data[f"winit_{pw.name}"], dt=1 * b2.ms, name=f"winit_{pw.name}")
+                data_arrays[table.name] = table
+                S.namespace[table.name] = table
+                S.namespace["ms"] = b2.ms
+                S.w = f"winit_{pw.name}(i*ms, j)"
+            else:
+                S.w = w_init
+        elif initial_weights is not None and pw.name in initial_weights:
             if reusable:
                 raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
             w_init = np.asarray(initial_weights[pw.name], dtype=float)
@@ -472,6 +563,17 @@ def build_network(
             S.w = w_const  # a scalar, so that a reused build serves any synapse count
         start_weights[pw.name] = w_init
         synapses[pw.name] = S
+        if pw.normalize is not None:
+            if norm_table is None:
+                norm_table = b2.TimedArray(normalize_schedule(timeline), dt=slot, name="normalize_schedule")
+            S.namespace.update(normalize_schedule=norm_table, normalize_total=float(pw.normalize))
+            # 'after_groups': after this step's summation ('groups'), before any synapse acts.
+            S.run_regularly(NORMALIZE_CODE.replace("SUM", pw.sum_variable), dt=slot, when="after_groups",
+                            name=f"{pw.name}_normalize")  # fmt: skip
+            if rule is not None and timeline.spans_of("sleep") and not (record_weights and n_syn and frac > 0):
+                # The sums must be of up-to-date weights: bring them up to date at the end of
+                # every sleep (the snapshots below do it when weights are recorded).
+                S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * model.dt, when="start", order=-20)
         if record_weights and n_syn and frac > 0:
             if rule is not None:
                 # Bring every weight up to date before each snapshot (the decay is event-driven).
@@ -489,7 +591,8 @@ def build_network(
             )
             weight_record[pw.name] = idx
 
-    spikes = {pop.name: b2.SpikeMonitor(groups[pop.name], name=f"spikes_{pop.name}") for pop in model.populations}
+    spikes = {pop.name: b2.SpikeMonitor(groups[pop.name], name=f"spikes_{pop.name}")
+              for pop in model.populations if pop.neuron.threshold is not None}  # fmt: skip
     net = b2.Network(
         *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), *extra, name="sleep_net"
     )
@@ -555,4 +658,5 @@ def _one_synapse_each(model: Model) -> Connectivity:
     """A connectivity with one synapse per pathway, enough to generate every code object."""
     i = {pw.name: np.zeros(1, dtype=np.int64) for pw in model.pathways}
     j = {pw.name: np.zeros(1, dtype=np.int64) for pw in model.pathways}
-    return Connectivity(i, dict(j))
+    w = {pw.name: np.full(1, pw.initial_weight()) for pw in model.pathways if pw.w_init is not None}
+    return Connectivity(i, dict(j), w)

@@ -13,7 +13,7 @@ responses_over_time            one record (response metrics per wake block), sle
 weight_histograms              one record's arrays: weights right before and after a sleep
 receptive_fields               one record's arrays: input->E weights as images
 raster                         one record's arrays: spikes across the first wake->sleep switch
-forgetting_matrix              a task-accuracy matrix (protocols.class_incremental)
+forgetting_matrix              a task-accuracy matrix (sleep_brian.protocols.class_incremental)
 =============================  ===============================================================
 """
 
@@ -72,9 +72,24 @@ def save(fig, path, formats=FORMATS) -> list[Path]:
 
 def record_dt_s(record: dict) -> float:
     """The simulation time step of a record, in seconds."""
-    from sleep_brian.params import ModelParams, from_dict
+    return float(record["timeline"]["dt_s"])
 
-    return float(from_dict(ModelParams, record["config"]["params"]).dt)
+
+def _declaration(record: dict) -> dict:
+    """The declared model of a record (``config.declaration``)."""
+    decl = record.get("config", {}).get("declaration")
+    if not decl:
+        raise ConfigError(f"record {record.get('name')!r} holds no model declaration (written before sleep-brian 0.3).")
+    return decl
+
+
+def rf_pathway(record: dict) -> str | None:
+    """The pathway from the input layer onto the readout population: its weights are receptive fields."""
+    decl = _declaration(record)
+    for pw in decl["pathways"]:
+        if pw["source"] == decl["inputs"]["name"] and pw["target"] == decl["readout"]:
+            return pw["name"]
+    return None
 
 
 def _shade_sleeps(ax, record: dict) -> None:
@@ -108,11 +123,12 @@ def accuracy_vs_sleep(df, *, metric: str = "accuracy", dataset: str | None = Non
     return ax
 
 
-def weights_over_time(record: dict, *, pathway="input_e", stat: str = "abs_mean", ax=None):
-    """A weight statistic of one pathway (or of each of a sequence of pathways) at every
-    wake/sleep boundary, sleeps shaded."""
+def weights_over_time(record: dict, *, pathway=None, stat: str = "abs_mean", ax=None):
+    """A weight statistic of one pathway (or of each of a sequence of pathways; default: the
+    receptive fields, :func:`rf_pathway`) at every wake/sleep boundary, sleeps shaded."""
     ax = new_axes() if ax is None else ax
     stab = record.get("stability") or {}
+    pathway = rf_pathway(record) if pathway is None else pathway
     pathways = [pathway] if isinstance(pathway, str) else list(pathway)
     for pw in pathways:
         series = stab.get("weights", {}).get(pw, {})
@@ -150,9 +166,11 @@ def _boundary_column(arrays: dict, step: int) -> int:
     return steps.index(step)
 
 
-def weight_histograms(record: dict, arrays: dict, *, pathway: str = "input_e", sleep: int = 0, bins: int = 40, ax=None):
-    """Histograms of one pathway's weights right before and right after sleep number ``sleep``."""
+def weight_histograms(record: dict, arrays: dict, *, pathway: str | None = None, sleep: int = 0, bins: int = 40, ax=None):
+    """Histograms of one pathway's weights (default: :func:`rf_pathway`) right before and right
+    after sleep number ``sleep``."""
     ax = new_axes() if ax is None else ax
+    pathway = rf_pathway(record) if pathway is None else pathway
     sleeps = [s for s in record["timeline"]["spans"] if s["kind"] == "sleep"]
     if not sleeps:
         raise ConfigError("the run has no sleep: nothing to compare before and after.")
@@ -175,16 +193,19 @@ def weight_histograms(record: dict, arrays: dict, *, pathway: str = "input_e", s
     return ax
 
 
-def receptive_fields(arrays: dict, *, n_input: int = 225, n_exc: int = 200, n_show: int = 16, which: str = "final", fig=None):
-    """Input->E weights of the first ``n_show`` excitatory neurons, each as a side x side image.
+def receptive_fields(arrays: dict, *, pathway: str, n_input: int, n_target: int, n_show: int = 16,
+                     which: str = "final", fig=None):  # fmt: skip
+    """Weights of ``pathway`` (input layer -> a population) onto its first ``n_show`` target
+    neurons, each as a side x side image.
 
     Returns the grid of Axes (one per neuron)."""
     side = int(round(np.sqrt(n_input)))
     if side * side != n_input:
         raise ConfigError(f"n_input = {n_input} is not a square image size.")
-    w = arrays[f"w_{which}_input_e"]
+    w = arrays[f"w_{which}_{pathway}"]
+    n_exc = n_target
     m = np.zeros((n_input, n_exc))
-    m[arrays["i_input_e"], arrays["j_input_e"]] = w
+    m[arrays[f"i_{pathway}"], arrays[f"j_{pathway}"]] = w
     cols = int(np.ceil(np.sqrt(n_show)))
     rows = int(np.ceil(n_show / cols))
     if fig is None:
@@ -197,21 +218,25 @@ def receptive_fields(arrays: dict, *, n_input: int = 225, n_exc: int = 200, n_sh
         ax.set_yticks([])
         if k < min(n_show, n_exc):
             ax.imshow(m[:, k].reshape(side, side), cmap="magma", vmin=0, vmax=vmax)
-            ax.set_title(f"E{k}", fontsize=7)
+            ax.set_title(f"{k}", fontsize=7)
         else:
             ax.set_axis_off()
     return axes
 
 
-def raster(arrays: dict, *, dt_s: float = 1e-3, n_exc: int = 200, ax=None):
-    """Spikes of E (and I, above) around the first wake->sleep transition (the dashed line)."""
+def raster(arrays: dict, *, populations, dt_s: float = 1e-3, ax=None):
+    """Spikes of each population (``[(name, size), ...]``, stacked upwards in that order) around
+    the first wake->sleep transition (the dashed line)."""
     ax = new_axes(size=(6.0, 3.5)) if ax is None else ax
     if "raster_window_steps" not in arrays:
         raise ConfigError("the record has no raster window (recorded by sleep-brian >= 0.2 runs).")
     lo, centre, hi = (int(x) for x in arrays["raster_window_steps"])
-    ax.plot(arrays["raster_step_exc"] * dt_s, arrays["raster_i_exc"], "|", ms=2, color="k", label="E")
-    if "raster_step_inh" in arrays:
-        ax.plot(arrays["raster_step_inh"] * dt_s, arrays["raster_i_inh"] + n_exc, "|", ms=2, color="C3", label="I")
+    offset = 0
+    for k, (name, size) in enumerate(populations):
+        if f"raster_step_{name}" in arrays:
+            ax.plot(arrays[f"raster_step_{name}"] * dt_s, arrays[f"raster_i_{name}"] + offset, "|", ms=2,
+                    color="k" if k == 0 else f"C{2 + k}", label=name)  # fmt: skip
+        offset += size
     ax.axvline(centre * dt_s, ls="--", color="grey")
     ax.axvspan(centre * dt_s, hi * dt_s, color=SLEEP_COLOUR, alpha=0.25, lw=0, label="sleep")
     ax.set_xlim(lo * dt_s, hi * dt_s)
@@ -339,9 +364,12 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
             arrays = store.load_arrays(home[ex["name"]] / ex["name"])
             tag = ex["name"].rsplit("_", 2)[0]
             stab = ex.get("stability") or {}
-            if stab.get("weights"):
+            decl = _declaration(ex)
+            rf = rf_pathway(ex)
+            main = rf if rf in stab.get("weights", {}) else next(iter(stab.get("weights") or {}), None)
+            if main is not None:
                 stats = [
-                    s for s in ("abs_mean", "saturation", "entropy", "rank_corr_prev", "rf_correlation") if s in stab["weights"]["input_e"]
+                    s for s in ("abs_mean", "saturation", "entropy", "rank_corr_prev", "rf_correlation") if s in stab["weights"][main]
                 ]
                 fig, axes = _figure(len(stats), 1, size=(7.0, 2.0), sharex=True)
                 for s, ax in zip(stats, axes.flat):
@@ -353,8 +381,8 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
                 axes.flat[0].set_title(f"weights over training: {tag}")
                 written += save(fig, out_dir / "weights_over_time", formats)
             twin = _no_sleep_twin(records, ex)
-            if twin is not None and stab.get("weights") and (twin.get("stability") or {}).get("weights"):
-                stats = [s for s in ("abs_mean", "entropy", "rf_correlation") if s in stab["weights"]["input_e"]]
+            if main is not None and twin is not None and main in (twin.get("stability") or {}).get("weights", {}):
+                stats = [s for s in ("abs_mean", "entropy", "rf_correlation") if s in stab["weights"][main]]
                 fig, axes = _figure(1, len(stats), size=(4.0, 3.0))
                 for s, ax in zip(stats, axes.flat):
                     for rec, style in ((twin, "C0"), (ex, "C3")):
@@ -362,9 +390,9 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
                         r = rec["config"]["schedule"]["sleep_fraction"]
                         # time since training began, so runs with and without a control align
                         t0 = st["t_s"][0] if st["t_s"] else 0.0
-                        ax.plot(np.asarray(st["t_s"]) - t0, st["weights"]["input_e"][s], ".-", color=style, label=f"sleep {r:g}")
+                        ax.plot(np.asarray(st["t_s"]) - t0, st["weights"][main][s], ".-", color=style, label=f"sleep {r:g}")
                     ax.set_xlabel("training time (s)")
-                    ax.set_ylabel(f"input->E {s.replace('_', ' ')}")
+                    ax.set_ylabel(f"{main} {s.replace('_', ' ')}")
                     ax.legend(fontsize="small")
                 axes.flat[0].set_title(f"{ex['config']['dataset']}, seed {ex['seed']}")
                 written += save(fig, out_dir / "sleep_vs_no_sleep", formats)
@@ -375,17 +403,19 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
                     responses_over_time(ex, stat=s, ax=ax)
                 axes.flat[0].set_title(f"responses per wake block: {tag}")
                 written += save(fig, out_dir / "responses_over_time", formats)
-            if ex["timeline"]["n_sleeps"] and "w_boundary_input_e" in arrays:
-                fig, axes = _figure(1, 2)
-                weight_histograms(ex, arrays, pathway="input_e", ax=axes[0, 0])
-                weight_histograms(ex, arrays, pathway="e_e", ax=axes[0, 1])
+            shown = [pw["name"] for pw in decl["pathways"] if f"w_boundary_{pw['name']}" in arrays][:2]
+            if ex["timeline"]["n_sleeps"] and shown:
+                fig, axes = _figure(1, len(shown))
+                for pw, ax in zip(shown, axes.flat):
+                    weight_histograms(ex, arrays, pathway=pw, ax=ax)
                 written += save(fig, out_dir / "weight_histograms", formats)
-            if "w_final_input_e" in arrays:
-                c = ex["config"]["params"]["connectivity"]
-                axes = receptive_fields(arrays, n_input=c["n_input"], n_exc=c["n_exc"])
+            if rf is not None and f"w_final_{rf}" in arrays:
+                n_target = next(p["size"] for p in decl["populations"] if p["name"] == decl["readout"])
+                axes = receptive_fields(arrays, pathway=rf, n_input=decl["inputs"]["size"], n_target=n_target)
                 written += save(axes.flat[0].figure, out_dir / "receptive_fields", formats)
             if "raster_window_steps" in arrays:
-                ax = raster(arrays, dt_s=record_dt_s(ex), n_exc=ex["config"]["params"]["connectivity"]["n_exc"])
+                pops = [(p["name"], p["size"]) for p in decl["populations"]]
+                ax = raster(arrays, populations=pops, dt_s=record_dt_s(ex))
                 written += save(ax.figure, out_dir / "raster", formats)
     sg = [r for r in records if r.get("model") == "sg-snn" and r.get("status") != "failed" and r.get("stability")]
     if sg:

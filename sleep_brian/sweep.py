@@ -34,6 +34,7 @@ from pathlib import Path
 from sleep_brian import store
 from sleep_brian.errors import ConfigError
 from sleep_brian.experiment import RunConfig, run_many, schedule_key, versions
+from sleep_brian.params import ScheduleParams
 
 __all__ = ["SweepSpec", "run_sweep", "sweep_tasks", "pending", "write_failure", "DEFAULT_SLEEP_FRACTIONS", "CONTROL"]
 
@@ -50,7 +51,8 @@ class SweepSpec:
     Parameters
     ----------
     datasets : names (``digits``, ``fashion-mnist``, ``mnist``, ``kmnist``, ``notmnist``)
-    variants : names from :data:`models.VARIANTS`
+    variants : model names, as ``sleep-brian run --model`` takes them (:data:`models.MODELS`,
+        ``path/to/file.py:function``, or an SG-SNN variant)
     sleep_fractions : numbers in [0, 1]
     seeds : master seeds
     device : Brian2 target
@@ -66,7 +68,7 @@ class SweepSpec:
     """
 
     datasets: tuple = ("digits",)
-    variants: tuple = ("paper",)
+    variants: tuple = ("paper-stochastic",)
     sleep_fractions: tuple = DEFAULT_SLEEP_FRACTIONS
     seeds: tuple = (1, 2, 3, 4, 5)
     device: str = "cpp_standalone"
@@ -86,12 +88,32 @@ class SweepSpec:
             object.__setattr__(self, name, value)
         if self.control not in CONTROL:
             raise ConfigError(f"control = {self.control!r}; expected one of {', '.join(CONTROL)}.")
+        self.check()
+
+    def check(self) -> None:
+        """Check the whole specification before any run starts: datasets and their data folders,
+        models, fractions and seeds (a bad value would otherwise fail run after run)."""
+        from sleep_brian.data import _canonical_name, find_idx_dir
+
+        for name in self.data_dirs:
+            if name not in self.datasets:
+                raise ConfigError(f"data folder given for {name!r}, which is not among the datasets {list(self.datasets)}.")
+        for dataset in self.datasets:
+            if _canonical_name(dataset) != "digits":
+                find_idx_dir(dataset, self.data_dirs.get(dataset))  # a DataError names where it looked
+        for r in self.sleep_fractions:
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
+                raise ConfigError(f"sleep fraction {r!r} must be a number in [0, 1].")
+        for seed in self.seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"seed {seed!r} must be an integer >= 0.")
+        self.configs()  # resolves every model and schedule
 
     def configs(self) -> list[RunConfig]:
         """Every run of the sweep (checked: a bad value fails here, before anything runs)."""
         import dataclasses
 
-        import models
+        from sleep_brian import models
         from sleep_brian.sg import SG_VARIANTS, SGConfig, SGParams
 
         out = []
@@ -107,10 +129,11 @@ class SweepSpec:
                                 seed=seed, network=net, device=self.sg_device, **sizes,
                             ))  # fmt: skip
                     continue
-                if variant not in models.VARIANTS:
-                    known = ", ".join([*models.VARIANTS, *SG_VARIANTS])
-                    raise ConfigError(f"unknown variant {variant!r}; choose one of {known}.")
-                preset, params, schedule = models.get_variant(variant, **self.schedule)
+                try:
+                    model = models.get_model(variant)
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} (SG-SNN variants: {', '.join(SG_VARIANTS)})") from None
+                schedule = (model.schedule or ScheduleParams()).with_overrides(**self.schedule)
                 for r in self.sleep_fractions:
                     for seed in self.seeds:
                         control = self.control == "all" or (self.control == "baseline" and r == 0)
@@ -118,9 +141,7 @@ class SweepSpec:
                             RunConfig(
                                 dataset=dataset,
                                 data_dir=self.data_dirs.get(dataset),
-                                model=preset,
-                                variant=variant,
-                                params=params,
+                                model=model,
                                 schedule=schedule.replace(sleep_fraction=r),
                                 seed=seed,
                                 device=self.device,

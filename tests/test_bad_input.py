@@ -22,7 +22,8 @@ from sleep_brian import errors, experiment
 from sleep_brian.cli import build_parser, config_from_args, main
 from sleep_brian.errors import ConfigError, DataError, DeviceError, SleepBrianError
 from sleep_brian.experiment import RunConfig, run
-from sleep_brian.params import NeuronParams, ScheduleParams
+from sleep_brian.models.paper import NeuronParams
+from sleep_brian.params import ScheduleParams
 
 # A run small enough for the numpy target (a few seconds), used as the base of every case; the
 # case's own options come after it, and argparse lets the last occurrence of an option win.

@@ -18,16 +18,19 @@ def test_scaled_network_keeps_each_neurons_expected_input(n_exc):
     """Expected input per neuron, p * n_source * w0, is the paper's at every size; the weights
     the network starts from (w0 clipped to the STDP bounds) keep it too, except E->E at 6,400,
     whose scaled w0 = 0.3 / 32 = 0.0094 starts at the bound 0.01 (+6.7 %, stated in README)."""
-    from sleep_brian.network import initial_weight
+    from sleep_brian.models.paper import declare
 
     p0, p = scaling.scaled_params(200), scaling.scaled_params(n_exc)
+    m0, m = declare(p0), declare(p)
     base, c = p0.connectivity, p.connectivity
     assert (c.n_exc, c.n_inh) == (n_exc, n_exc // 4)
     for pw, src in SOURCES.items():
         a, b = getattr(base, pw), getattr(c, pw)
         assert b.p == a.p
         assert b.p * getattr(c, src) * b.w0 == pytest.approx(a.p * getattr(base, src) * a.w0, rel=1e-12)
-        started = b.p * getattr(c, src) * initial_weight(p, pw) / (a.p * getattr(base, src) * initial_weight(p0, pw))
+        started = b.p * getattr(c, src) * m.pathway(pw).initial_weight() / (
+            a.p * getattr(base, src) * m0.pathway(pw).initial_weight()
+        )
         expected = 0.01 / (0.3 * 200 / 6400) if (pw, n_exc) == ("e_e", 6400) else 1.0
         assert started == pytest.approx(expected, rel=1e-12), pw
 

@@ -6,7 +6,7 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from protocols.class_incremental import accuracy_matrices, class_incremental, plan_tasks
+from sleep_brian.protocols.class_incremental import accuracy_matrices, class_incremental, plan_tasks
 from sleep_brian.errors import ConfigError
 from sleep_brian.metrics import forgetting_metrics
 

@@ -54,7 +54,7 @@ def test_cuda_run_without_a_gpu_says_compile_only_works(monkeypatch):
 
 
 def test_cuda_uses_the_single_clock_lowering():
-    assert devices.lowering_for("cuda_standalone") == "genn"
+    assert devices.lowering_for("cuda_standalone") == "single_clock"
 
 
 @pytest.mark.slow
@@ -62,12 +62,11 @@ def test_cuda_uses_the_single_clock_lowering():
 def test_protocol_generates_and_compiles_for_cuda(tmp_path):
     """The default protocol (untrained control, wake/sleep training with the stochastic rule,
     test) through code generation and nvcc, without running it (no GPU needed)."""
-    config = RunConfig(schedule=SMALL, device="cpp_standalone")
-    params = config.params.replace(sleep=config.params.sleep.replace(rule="stochastic"))
+    config = RunConfig(model="paper-stochastic", schedule=SMALL, device="cpp_standalone")
     pl = plan(config)
     with devices.target("cuda_standalone", build_root=tmp_path, keep_build=True, compile_only=True) as dev:
         dev.seed(1)
-        built = build_network(params, pl.timeline, pl.images, np.random.default_rng(1),
+        built = build_network(config.model, pl.timeline, pl.images, np.random.default_rng(1),
                               lowering=devices.lowering_for("cuda_standalone"))  # fmt: skip
         dev.compile(built.net, pl.timeline.duration)
         directory = dev.directory

@@ -13,14 +13,15 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from protocols.wake_sleep import compare, format_table
+from sleep_brian.protocols.wake_sleep import compare, format_table
 from sleep_brian import store
-from sleep_brian.data import DEBIAN_FASHION_MNIST
-from sleep_brian.params import ModelParams, ScheduleParams, SleepParams
+from sleep_brian.params import ScheduleParams
+
+from _optional import needs_fashion_mnist
 
 SMALL = ScheduleParams(n_train=300, n_fit=300, n_test=200, presentation=300 * b2.ms, wake_block=30 * b2.second)
 # The stochastic rule keeps weights near their baseline, so the trained network stays active.
-PARAMS = ModelParams(sleep=SleepParams(rule="stochastic"))
+MODEL = "paper-stochastic"
 
 
 def _check(rows, out_dir):
@@ -56,18 +57,15 @@ def _check(rows, out_dir):
 @pytest.mark.slow
 @pytest.mark.standalone
 def test_digits_three_seeds(tmp_path):
-    rows = compare("digits", [0.1], [1, 2, 3], params=PARAMS, schedule=SMALL, out_dir=tmp_path, progress=False)
+    rows = compare("digits", [0.1], [1, 2, 3], model=MODEL, schedule=SMALL, out_dir=tmp_path, progress=False)
     _check(rows, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.standalone
-@pytest.mark.skipif(
-    not Path(DEBIAN_FASHION_MNIST).exists(),
-    reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist",
-)
+@needs_fashion_mnist
 def test_fashion_mnist_subset_three_seeds(tmp_path):
     rows = compare(
-        "fashion-mnist", [0.1], [1, 2, 3], params=PARAMS, schedule=SMALL, out_dir=tmp_path, progress=False
+        "fashion-mnist", [0.1], [1, 2, 3], model=MODEL, schedule=SMALL, out_dir=tmp_path, progress=False
     )
     _check(rows, tmp_path)

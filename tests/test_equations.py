@@ -1,11 +1,11 @@
 """Scientific tests of the Brian2 string models in :mod:`sleep_brian.equations`.
 
-Every network here is built from the library's own strings (``eq.LIF_ADAPTIVE``,
-``eq.STDP_ON_PRE``, ``eq.POWER_LAW_DECAY`` ...) and namespace helpers
-(:func:`sleep_brian.network._neuron_namespace`, :func:`~sleep_brian.network.decay_namespace`,
-:func:`~sleep_brian.equations.stdp_constants`), wired the way
-:func:`sleep_brian.network.build_network` wires them, so that a change to a library string or
-constant is caught here. Results are compared with closed forms (LIF period, exponential
+Every network here is built from the paper model's own declaration (:mod:`sleep_brian.models.paper`:
+its neuron model, STDP synapse and sleep rules, made of the library's strings ``eq.LIF_ADAPTIVE``,
+``eq.STDP_ON_PRE``, ``eq.POWER_LAW_DECAY`` ...) and the builder's helpers
+(:func:`sleep_brian.network.neuron_namespace`, :func:`~sleep_brian.network.attach_step_code`),
+wired the way :func:`sleep_brian.network.build_network` wires them, so that a change to a library
+string or constant is caught here. Results are compared with closed forms (LIF period, exponential
 adaptation, the STDP window table, the power law, the Ornstein-Uhlenbeck moments, a random walk)
 or with an independent numpy iteration of the paper's discrete Euler map.
 
@@ -20,8 +20,11 @@ import pytest
 from scipy import stats
 
 from sleep_brian import equations as eq
-from sleep_brian.network import PATHWAY_ENDS, _neuron_namespace, attach_step_code, decay_namespace, settle_weights
-from sleep_brian.params import ModelParams, NeuronParams, SleepParams, STDPParams
+from sleep_brian import network
+from sleep_brian.models.paper import NeuronParams, declare, lif_neuron
+from sleep_brian.models.paper import PaperParams as ModelParams
+from sleep_brian.network import attach_step_code, neuron_namespace
+from sleep_brian.params import SleepParams, STDPParams
 
 ms, mV, second = b2.ms, b2.mV, b2.second
 
@@ -49,6 +52,34 @@ def _numpy_target():
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+#: The regime variables the builder adds to every group.
+REGIME = "sleep : 1\nplastic : 1\nsleep_clock : 1\n"
+
+
+def _pathway(params, pathway):
+    """The paper model's declaration of ``pathway`` under ``params``."""
+    return declare(params).pathway(pathway)
+
+
+def _inhibitory(pathway) -> bool:
+    return _pathway(ModelParams(), pathway).inhibitory
+
+
+def decay_namespace(params, pathway):
+    """The sleep rule's code (``SLEEP_CLOCK`` placeholder) and constants for ``pathway``."""
+    model = declare(params)
+    rule = model.rule_of(model.pathway(pathway))
+    return rule.code, rule.constants(model.pathway(pathway))
+
+
+def settle_weights(params, pathway, w, last_sleep, clock_now, rng):
+    return network.settle_weights(declare(params), pathway, w, last_sleep, clock_now, rng)
+
+
+def _neuron_namespace(params, arrays):
+    return neuron_namespace(lif_neuron(params), params.dt, float(params.dt / params.sleep.dt_ref), arrays)
+
 
 
 def _schedules(sleep, plastic, slot):
@@ -96,14 +127,14 @@ def _lif_group(n, params, arrays, *, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RE
     """
     g = b2.NeuronGroup(
         n,
-        eq.LIF_ADAPTIVE + extra,
+        lif_neuron(params).equations + REGIME + extra,
         threshold=threshold,
         reset=reset,
         method=params.method,
         namespace=_neuron_namespace(params, arrays),
     )
     g.v = params.neuron.v_rest
-    attach_step_code(g, params.dt)
+    attach_step_code(g, params.dt, code=network.step_code(lif_neuron(params)))
     return g
 
 
@@ -142,7 +173,7 @@ def _plastic_synapses(pre, post, params, pathway, *, q_syn=None):
     params : ModelParams
         STDP and sleep-decay constants.
     pathway : str
-        A key of ``PATHWAY_ENDS``; selects excitatory or inhibitory constants.
+        A pathway of the paper model; selects excitatory or inhibitory constants.
     q_syn : float, optional
         Current per unit weight; the library's ``syn_dt_ref / tau_syn`` if not given.
 
@@ -151,15 +182,16 @@ def _plastic_synapses(pre, post, params, pathway, *, q_syn=None):
     (b2.Synapses, str)
         The (unconnected) synapses and the decay code with the ``SLEEP_CLOCK`` placeholder.
     """
-    inhibitory = PATHWAY_ENDS[pathway][2]
-    consts = eq.stdp_constants(params.stdp, inhibitory_pre=inhibitory)
-    consts["q_syn"] = float(params.neuron.syn_dt_ref / params.neuron.tau_syn) if q_syn is None else q_syn
+    decl = _pathway(params, pathway)
+    consts = dict(decl.synapse.params, sgn=decl.sign, w_lo=decl.bounds[0], w_hi=decl.bounds[1])
+    if q_syn is not None:
+        consts["q_syn"] = q_syn
     decay_code, decay_ns = decay_namespace(params, pathway)
     consts.update(decay_ns)
     S = b2.Synapses(
         pre,
         post,
-        model=eq.STDP_MODEL,
+        model=eq.STDP_MODEL + "last_sleep : 1\n",
         on_pre=eq.for_side(decay_code, "post") + eq.STDP_ON_PRE,
         on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
         namespace=consts,
@@ -476,7 +508,7 @@ def _run_pairings(stdp, pathway, w0, dt_pairs_ms, *, plastic=1, dt=0.1 * ms):
 def test_stdp_pair_window(rule, pathway):
     """The weight change of a single pairing is the table in synapses.py, for both rules and signs."""
     stdp = STDPParams(rule=rule)
-    inhibitory = PATHWAY_ENDS[pathway][2]
+    inhibitory = _inhibitory(pathway)
     w0 = -0.5 if inhibitory else 0.3
     w = _run_pairings(stdp, pathway, w0, PAIRINGS_MS)
     expected = _stdp_expected(stdp, PAIRINGS_MS * 1e-3, inhibitory=inhibitory)
@@ -636,7 +668,7 @@ def test_power_law_decay_closed_form_and_step_map():
     # the clock counted exactly the n sleep steps (the extra step after the catch-up is awake)
     np.testing.assert_array_equal(post.sleep_clock[:], n)
     for pw, w0 in (("e_e", W0_E), ("i_e", W0_I)):
-        w_tar = p.sleep.w_tar_inh if PATHWAY_ENDS[pw][2] else p.sleep.w_tar_exc
+        w_tar = p.sleep.w_tar_inh if _inhibitory(pw) else p.sleep.w_tar_exc
         closed = w_tar * (w0 / w_tar) ** (lam**n)
         stepped = w0.copy()
         for _ in range(n):  # the paper: |w| <- w_tar (|w| / w_tar) ** lam after every sleep step
@@ -675,7 +707,7 @@ def test_settle_weights_power_matches_closed_form():
     for pw, w0 in (("e_e", W0_E), ("i_e", W0_I)):
         last = np.arange(len(w0)) * 37.0
         clock = 400.0
-        w_tar = p.sleep.w_tar_inh if PATHWAY_ENDS[pw][2] else p.sleep.w_tar_exc
+        w_tar = p.sleep.w_tar_inh if _inhibitory(pw) else p.sleep.w_tar_exc
         out = settle_weights(p, pw, w0, last, clock, rng)
         # same formula evaluated by numpy in both: equal to rounding (1e-12 is generous)
         np.testing.assert_allclose(out, w_tar * (w0 / w_tar) ** (lam ** (clock - last)), rtol=1e-12)

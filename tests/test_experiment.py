@@ -9,10 +9,13 @@ import pytest
 from sleep_brian import store
 from sleep_brian.errors import ConfigError, DataError
 from sleep_brian.experiment import STREAMS, RunConfig, response_counts, stream
-from sleep_brian.network import _neuron_namespace, attach_step_code
-from sleep_brian.params import ModelParams
-from sleep_brian.protocol import Test, lower
-from sleep_brian import equations as eq
+import dataclasses
+
+from sleep_brian.model import InputLayer, Model, Population
+from sleep_brian.models.paper import PaperParams as ModelParams
+from sleep_brian.models.paper import lif_neuron
+from sleep_brian.network import build_network
+from sleep_brian.protocol import Sleep, Test, lower
 
 ms = b2.ms
 
@@ -38,11 +41,13 @@ def test_random_streams_are_distinct():
     assert tuple(stream(seed + 1, "connectivity").generate_state(4)) != states["connectivity"]
 
 
-def test_model_preset_fills_parameters():
+def test_model_preset_fills_the_model_and_its_schedule():
     cfg = RunConfig(model="authors", device="numpy")
-    assert cfg.params.stdp.rule == "authors"
+    assert cfg.model.name == "authors" and cfg.model.pathway("e_e").synapse.name == "stdp_authors"
     assert cfg.schedule.repeat_batch == 300 and float(cfg.schedule.sleep_cap) == 10.0
-    assert RunConfig(device="numpy").params.stdp.rule == "causal"
+    default = RunConfig(device="numpy")
+    assert default.model.name == "paper-stochastic" and default.model.pathway("e_e").synapse.name == "stdp_causal"
+    assert default.model.sleep_rule.name == "stochastic"
 
 
 def test_presentation_must_be_whole_steps():
@@ -84,18 +89,15 @@ def test_sleep_noise_is_added_after_integration():
     2 / sqrt(2 N) = 0.010 mV, so the two differ by ~6.7 SE; the test allows 4 SE.
     """
     p = ModelParams()
-    b2.defaultclock.dt = p.dt
     n = 20_000
-    arrays = {
-        "sleep_schedule": b2.TimedArray(np.array([1.0]), dt=1 * ms, name="sleep_schedule"),
-        "plastic_schedule": b2.TimedArray(np.array([1.0]), dt=1 * ms, name="plastic_schedule"),
-    }
-    g = b2.NeuronGroup(n, eq.LIF_ADAPTIVE, threshold="False", method="euler", namespace=_neuron_namespace(p, arrays))
-    g.v = p.neuron.v_rest
-    attach_step_code(g, p.dt)
+    silent = dataclasses.replace(lif_neuron(p), threshold=None, reset=None)
+    model = Model("noise", InputLayer(side=1), [Population("exc", n, silent), Population("out", 1, lif_neuron(p))], [],
+                  readout="out")
+    tl = lower([Sleep(1 * ms)], p.dt)
     b2.seed(3)
-    b2.Network(g).run(1 * ms)
-    dv = (np.asarray(g.v_) - float(p.neuron.v_rest)) * 1e3
+    built = build_network(model, tl, np.zeros((0, 1)), np.random.default_rng(0))
+    built.net.run(1 * ms)
+    dv = (np.asarray(built.groups["exc"].v_) - float(p.neuron.v_rest)) * 1e3
     se = 2.0 / np.sqrt(2 * n)
     assert abs(dv.std() - 2.0) < 4 * se
 
@@ -105,6 +107,7 @@ def test_flags_catch_runaway_saturation_and_silence():
 
     def entry(start, end, at_min=0.0, at_max=0.0):
         return {
+            "inhibitory": False,
             "before_training": {"abs_mean": start},
             "final": {"abs_mean": end, "frac_at_min": at_min, "frac_at_max": at_max, "saturation": at_min + at_max},
         }
@@ -118,7 +121,7 @@ def test_flags_catch_runaway_saturation_and_silence():
     f = _flags(authors, {})
     assert f["runaway"] == ["input_e"] and f["saturated"] == ["input_e"]
     # inhibitory weights run away toward their negative bound (frac_at_min)
-    f = _flags({"i_e": entry(0.5, 0.6, at_min=0.2)}, {})
+    f = _flags({"i_e": {**entry(0.5, 0.6, at_min=0.2), "inhibitory": True}}, {})
     assert f["runaway"] == ["i_e"] and f["saturated"] == []
     f = _flags({"input_e": {"n_synapses": 3, "nan": True}}, {"trained": {"rate_max_hz": 0.0}})
     assert f["nan_weights"] == ["input_e"] and f["silent"]

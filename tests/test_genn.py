@@ -19,7 +19,8 @@ from sleep_brian import devices
 from sleep_brian.errors import ConfigError, DeviceError
 from sleep_brian.experiment import RunConfig, run
 from sleep_brian.network import build_network
-from sleep_brian.params import ModelParams, ScheduleParams, SleepParams
+from sleep_brian.models.paper import PaperParams as ModelParams, ScheduleParams, SleepParams
+from sleep_brian.models.paper import declare
 from sleep_brian.protocol import Sleep, Test, Wake, lower
 
 ms = b2.ms
@@ -31,7 +32,7 @@ def _run(device, lowering, tmp_path, rule="stochastic"):
     images = np.random.default_rng(0).random((5, 225)) * 0.25
     with devices.target(device, build_root=tmp_path) as dev:
         dev.seed(11)
-        built = build_network(p, tl, images, np.random.default_rng(5), lowering=lowering)
+        built = build_network(declare(p), tl, images, np.random.default_rng(5), lowering=lowering)
         dev.run(built.net, tl.duration)
         spikes = {g: (np.asarray(m.i[:]).copy(), np.asarray(m.t_[:]).copy()) for g, m in built.spikes.items()}
         weights = {k: np.asarray(S.w[:]).copy() for k, S in built.synapses.items()}
@@ -55,24 +56,24 @@ def _identical(a, b):
 def test_genn_lowering_is_the_same_run_on_numpy(tmp_path, rule):
     """Noise in the equations, code at the start of the step, one clock, the sleep clock from a
     TimedArray: the same random numbers in the same order, so the same run, bit for bit."""
-    _identical(_run("numpy", "timed_array", tmp_path, rule), _run("numpy", "genn", tmp_path, rule))
+    _identical(_run("numpy", "timed_array", tmp_path, rule), _run("numpy", "single_clock", tmp_path, rule))
 
 
 @pytest.mark.standalone
 @pytest.mark.slow
 def test_genn_lowering_is_the_same_run_on_cpp_standalone(tmp_path):
-    _identical(_run("cpp_standalone", "timed_array", tmp_path), _run("cpp_standalone", "genn", tmp_path))
+    _identical(_run("cpp_standalone", "timed_array", tmp_path), _run("cpp_standalone", "single_clock", tmp_path))
 
 
 def test_genn_lowering_needs_euler():
     p = ModelParams(method="exact")
     tl = lower([Wake(np.arange(1), 10 * ms)], p.dt)
     with pytest.raises(ConfigError, match="method='euler'"):
-        build_network(p, tl, np.zeros((1, 225)), np.random.default_rng(0), lowering="genn")
+        build_network(declare(p), tl, np.zeros((1, 225)), np.random.default_rng(0), lowering="single_clock")
 
 
 def test_the_genn_device_picks_the_genn_lowering():
-    assert devices.lowering_for("genn") == "genn"
+    assert devices.lowering_for("genn") == "single_clock"
     assert devices.lowering_for("cpp_standalone") == "timed_array"
     assert devices.lowering_for("numpy", "network_operation") == "network_operation"
 

@@ -14,7 +14,7 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-from models.paper import PaperParams, authors_params, declare
+from sleep_brian.models.paper import PaperParams, authors_params, declare
 from sleep_brian.experiment import simulate
 from sleep_brian.params import SleepParams
 from sleep_brian.protocol import Sleep, Test, Wake, lower

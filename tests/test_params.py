@@ -8,15 +8,12 @@ import json
 import brian2 as b2
 import pytest
 
-import models
+from sleep_brian import models
 from sleep_brian.errors import ConfigError, SleepBrianError
+from sleep_brian.models.paper import PATHWAYS, ConnectivityParams, NeuronParams, PathwayParams
+from sleep_brian.models.paper import PaperParams as ModelParams
 from sleep_brian.params import (
-    PATHWAYS,
-    ConnectivityParams,
     InputParams,
-    ModelParams,
-    NeuronParams,
-    PathwayParams,
     ScheduleParams,
     SleepParams,
     STDPParams,
@@ -65,9 +62,9 @@ def test_connectivity_round_trip_rebuilds_pathways():
     assert back == obj
 
 
-@pytest.mark.parametrize("preset", ["paper", "authors"])
+@pytest.mark.parametrize("preset", [ModelParams(), models.authors_params()], ids=["paper", "authors"])
 def test_model_params_round_trip(preset):
-    params = models.get_model(preset)
+    params = preset
     back = from_dict(ModelParams, _json_round_trip(to_dict(params)))
     for f in dataclasses.fields(ModelParams):
         assert type(getattr(back, f.name)) is type(getattr(params, f.name)), f.name
@@ -76,7 +73,7 @@ def test_model_params_round_trip(preset):
 
 
 def test_authors_preset_differs_from_paper_in_the_dict():
-    paper, authors = to_dict(models.get_model("paper")), to_dict(models.get_model("authors"))
+    paper, authors = to_dict(ModelParams()), to_dict(models.authors_params())
     assert authors["stdp"]["rule"] == "authors" and paper["stdp"]["rule"] == "causal"
     assert authors["stdp"]["a_plus"] == 1.0 and authors["stdp"]["a_minus"] == 1.0
 
@@ -117,7 +114,7 @@ def test_from_dict_unknown_key():
 
 
 def test_from_dict_unknown_top_level_key_of_model():
-    with pytest.raises(ConfigError, match="ModelParams has no parameter 'neurons'"):
+    with pytest.raises(ConfigError, match="PaperParams has no parameter 'neurons'"):
         from_dict(ModelParams, {"neurons": {}})
 
 

@@ -14,7 +14,8 @@ import pytest
 from sleep_brian import devices
 from sleep_brian.errors import DeviceError
 from sleep_brian.network import build_network
-from sleep_brian.params import ModelParams, SleepParams
+from sleep_brian.models.paper import PaperParams as ModelParams, SleepParams
+from sleep_brian.models.paper import declare
 from sleep_brian.protocol import Sleep, Test, Wake, lower
 
 ms = b2.ms
@@ -32,7 +33,7 @@ def _run_on(device: str, tmp_path, deterministic=False):
         images = rng.random((5, 225)) * 0.25
     with devices.target(device, build_root=tmp_path) as dev:
         b2.seed(11)
-        built = build_network(p, tl, images, np.random.default_rng(5))
+        built = build_network(declare(p), tl, images, np.random.default_rng(5))
         dev.run(built.net, tl.duration)
         counts = {g: np.bincount(np.asarray(m.i[:]), minlength=len(built.groups[g])) for g, m in built.spikes.items()}
         weights = {k: np.asarray(S.w[:]).copy() for k, S in built.synapses.items()}
@@ -116,7 +117,7 @@ def test_network_operation_lowering_equals_timed_array():
     out = {}
     for lowering in ("timed_array", "network_operation"):
         b2.seed(11)
-        built = build_network(p, tl, images, np.random.default_rng(5), lowering=lowering)
+        built = build_network(declare(p), tl, images, np.random.default_rng(5), lowering=lowering)
         built.net.run(tl.duration)
         out[lowering] = (
             np.asarray(built.spikes["exc"].i[:]).copy(),

@@ -7,11 +7,12 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-import models  # noqa: E402
+from sleep_brian import models  # noqa: E402
 from sleep_brian import plotting, store  # noqa: E402
 from sleep_brian.cli import main  # noqa: E402
 from sleep_brian.errors import ConfigError  # noqa: E402
 from sleep_brian.experiment import RunConfig, run  # noqa: E402
+from sleep_brian.params import ScheduleParams  # noqa: E402
 
 ms, second = b2.ms, b2.second
 
@@ -19,7 +20,7 @@ ms, second = b2.ms, b2.second
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("records")
-    sch = models.get_schedule("paper", sleep_fraction=0.25, n_train=40, n_fit=40, n_test=20, presentation=100 * ms, wake_block=1 * second)
+    sch = ScheduleParams(sleep_fraction=0.25, n_train=40, n_fit=40, n_test=20, presentation=100 * ms, wake_block=1 * second)
     res = run(RunConfig(dataset="digits", seed=1, schedule=sch, device="cpp_standalone"), out_dir=out, progress=False)
     return out, res.record, store.load_arrays(res.path)
 
@@ -62,11 +63,12 @@ def test_histograms_receptive_fields_raster(tiny_run):
     assert sum(heights_before) == arrays["w_boundary_input_e"].shape[0]
     with pytest.raises(ConfigError, match="sleeps 0"):
         plotting.weight_histograms(record, arrays, sleep=99)
-    axes = plotting.receptive_fields(arrays, n_show=9)
+    assert plotting.rf_pathway(record) == "input_e"
+    axes = plotting.receptive_fields(arrays, pathway="input_e", n_input=225, n_target=200, n_show=9)
     assert sum(len(a.images) for a in axes.flat) == 9
     img = axes.flat[0].images[0].get_array()
     assert img.shape == (15, 15)
-    ax = plotting.raster(arrays)
+    ax = plotting.raster(arrays, populations=[("exc", 200), ("inh", 50)])
     assert len(ax.lines[0].get_xdata()) == len(arrays["raster_step_exc"])
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from sleep_brian.errors import ConfigError
 from sleep_brian.network import build_network
-from sleep_brian.params import ModelParams
+from sleep_brian.models.paper import PaperParams as ModelParams
+from sleep_brian.models.paper import declare
 from sleep_brian.protocol import Sleep, Test, Wake, lower, paper_schedule
 
 ms, second = b2.ms, b2.second
@@ -73,7 +74,7 @@ def _simulate(phases, seed=3, record_v=True):
     rng = np.random.default_rng(seed)
     images = np.full((4, 225), 0.3)
     b2.seed(seed)
-    built = build_network(p, tl, images, rng)
+    built = build_network(declare(p), tl, images, rng)
     in_spikes = b2.SpikeMonitor(built.groups["inputs"], name="in_spikes")
     v_mon = b2.StateMonitor(built.groups["exc"], "v", record=np.arange(50), when="end", name="v_mon")
     built.net.add(in_spikes, v_mon)

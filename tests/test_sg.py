@@ -12,7 +12,7 @@ from scipy import stats
 
 from sleep_brian.equations import homeostasis as hom
 from sleep_brian.errors import ConfigError
-from sleep_brian.params import ModelParams, ScheduleParams, SleepParams
+from sleep_brian.models.paper import PaperParams as ModelParams, ScheduleParams, SleepParams
 
 torch = pytest.importorskip("torch", reason="the SG-SNN needs PyTorch: pip install 'sleep-brian[sg]'")
 

@@ -15,10 +15,13 @@ import brian2 as b2
 import numpy as np
 import pytest
 
-import models
+from sleep_brian import models
 from sleep_brian import devices, store
 from sleep_brian.experiment import RunConfig, run, run_many
+from sleep_brian.params import ScheduleParams
 from sleep_brian.sweep import SweepSpec, pending, run_sweep, sweep_tasks
+
+from _optional import fashion_dir, needs_fashion_mnist
 
 ms, second = b2.ms, b2.second
 TINY = dict(n_train=40, n_fit=40, n_test=20, presentation=100 * ms, wake_block=2 * second)
@@ -26,7 +29,7 @@ CLI_TINY = ["--n-train", "20", "--n-test", "20", "--presentation", "50ms", "--wa
 
 
 def _tiny(sleep, seed, dataset="digits", device="cpp_standalone", **kw):
-    sch = models.get_schedule("paper", sleep_fraction=sleep, **TINY)
+    sch = ScheduleParams(sleep_fraction=sleep, **TINY)
     return RunConfig(dataset=dataset, seed=seed, schedule=sch, device=device, **kw)
 
 
@@ -42,6 +45,7 @@ def _same_results(a: dict, b: dict) -> None:
 
 @pytest.mark.standalone
 @pytest.mark.skipif(not devices.reuse_supported("cpp_standalone"), reason="needs brian2 >= 2.6 (run_args)")
+@needs_fashion_mnist
 def test_run_many_reuses_one_build_and_matches_single_runs():
     # two seeds, two datasets: seed, connectivity, images and their order all change
     configs = [_tiny(0.25, 1), _tiny(0.25, 3, dataset="fashion-mnist")]
@@ -95,13 +99,21 @@ def test_spec_expands_and_rejects_bad_values():
     # the control runs where the spec says: only at sleep 0 by default
     assert {c.control for c in cs if c.schedule.sleep_fraction == 0} == {True}
     assert {c.control for c in cs if c.schedule.sleep_fraction > 0} == {False}
-    assert {c.params.sleep.rule for c in cs if c.variant == "paper-stochastic"} == {"stochastic"}
-    from sleep_brian.errors import ConfigError
+    assert {c.model.sleep_rule.name for c in cs if c.variant == "paper-stochastic"} == {"stochastic"}
+    assert {c.model.sleep_rule.name for c in cs if c.variant == "paper"} == {"power"}
+    from sleep_brian.errors import ConfigError, DataError
 
-    with pytest.raises(ConfigError, match="sleep_fraction"):
-        SweepSpec(sleep_fractions=(0, 1.5)).configs()
-    with pytest.raises(ConfigError, match="unknown variant"):
-        SweepSpec(variants=("nope",)).configs()
+    # the whole specification is checked when it is made, before any run starts
+    with pytest.raises(ConfigError, match="sleep fraction"):
+        SweepSpec(sleep_fractions=(0, 1.5))
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        SweepSpec(variants=("nope",))
+    with pytest.raises(ConfigError, match="unknown dataset 'cifar10'"):
+        SweepSpec(datasets=("cifar10",))
+    with pytest.raises(DataError):
+        SweepSpec(datasets=("mnist",), data_dirs={"mnist": "/nonexistent/mnist"})
+    with pytest.raises(ConfigError, match="not among the datasets"):
+        SweepSpec(datasets=("digits",), data_dirs={"mnist": "/data"})
     with pytest.raises(ConfigError, match="twice"):
         SweepSpec(seeds=(1, 1))
     with pytest.raises(ConfigError, match="control"):
@@ -165,23 +177,13 @@ def test_killed_sweep_resumes_to_the_same_records(tmp_path):
         assert (killed / name / store.RECORD_FILE).stat().st_mtime_ns == mtime
 
 
-def _fashion_dir():
-    from sleep_brian.data import find_idx_dir
-    from sleep_brian.errors import SleepBrianError
-
-    try:
-        return find_idx_dir("fashion-mnist", None)
-    except SleepBrianError:
-        return None
-
-
-@pytest.mark.skipif(_fashion_dir() is None, reason="Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+@needs_fashion_mnist
 def test_retry_failed_reruns_only_the_failure(tmp_path):
     """A run that failed (its data was missing) succeeds on --retry-failed once the data is there;
     the sweep's summary counts it as no longer failed, and the good run is not redone."""
     import shutil
 
-    src = _fashion_dir()
+    src = fashion_dir()
     data = tmp_path / "data"
     good = _tiny(0.0, 1, device="numpy", control=False)
     late = _tiny(0.0, 2, dataset="fashion-mnist", device="numpy", data_dir=str(data), control=False)

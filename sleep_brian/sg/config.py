@@ -124,11 +124,12 @@ class SGConfig:
     def _default_sleep(self) -> SGSleepParams:
         if self.strength == "paper":
             return paper_sleep(self.sleep_rule)
-        import models
+        from sleep_brian.models.paper import PaperParams
+        from sleep_brian.params import ScheduleParams
 
-        params = models.get_model("paper")
+        params = PaperParams()
         params = params.replace(sleep=params.sleep.replace(rule=self.sleep_rule))
-        return matched_sleep(params, models.get_schedule("paper"), self.sleep_fraction, self.network)
+        return matched_sleep(params, ScheduleParams(), self.sleep_fraction, self.network)
 
     @classmethod
     def for_variant(cls, variant: str, **kwargs) -> "SGConfig":

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from sleep_brian.errors import ConfigError
-from sleep_brian.params import ModelParams, ScheduleParams, SleepParams, _Validated
+from sleep_brian.params import ScheduleParams, SleepParams, _Validated
 
 __all__ = ["SGParams", "SGSleepParams", "paper_sleep", "matched_sleep", "sleep_interval", "STRENGTHS"]
 
@@ -141,8 +141,9 @@ def sleep_interval(sleep_fraction: float) -> int:
     return int(math.floor(1.0 / sleep_fraction + 1e-9))
 
 
-def matched_sleep(model: ModelParams, schedule: ScheduleParams, sleep_fraction: float, sg: SGParams) -> SGSleepParams:
-    """The STDP-SNN's sleep, translated to the SG-SNN (the ``matched`` strength).
+def matched_sleep(model, schedule: ScheduleParams, sleep_fraction: float, sg: SGParams) -> SGSleepParams:
+    """The paper STDP-SNN's sleep (``model``: its :class:`models.paper.PaperParams`), translated to
+    the SG-SNN (the ``matched`` strength).
 
     Equal, in the units of the module docstring:
 
@@ -158,8 +159,10 @@ def matched_sleep(model: ModelParams, schedule: ScheduleParams, sleep_fraction: 
       STDP-SNN's A+ and A-, with ``scale_by_layer``) and the windows in steps (tau / dt), with
       nearest-spike pairing, the STDP-SNN's rule.
     """
-    if not isinstance(model, ModelParams) or not isinstance(schedule, ScheduleParams):
-        raise ConfigError("matched_sleep needs the STDP-SNN's ModelParams and ScheduleParams.")
+    from sleep_brian.models.paper import PaperParams  # the paper network's numbers live with its declaration
+
+    if not isinstance(model, PaperParams) or not isinstance(schedule, ScheduleParams):
+        raise ConfigError("matched_sleep needs the paper STDP-SNN's PaperParams and a ScheduleParams.")
     dt = float(model.dt)
     episode_s = sleep_fraction * float(schedule.wake_block)
     if schedule.sleep_cap is not None:
