@@ -19,6 +19,7 @@ generator, seeded by the caller through :func:`sleep_brian.devices.target`'s ``b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import brian2 as b2
@@ -641,7 +642,11 @@ def check_code(model: Model) -> None:
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - Brian2 says what; we add where and the fix
-        where = next((f"{kind} {n!r}" for n, kind in names.items() if f"'{n}'" in str(exc)), "the model")
+        # Brian2 names the failing object (e.g. 'in_e_pre', 'exc_run_regularly_1'): find its part
+        named = re.search(r"object named '([^']+)'", str(exc))
+        obj = named.group(1) if named else ""
+        owners = [n for n in names if obj == n or obj.startswith(n + "_")]
+        where = f"{names[max(owners, key=len)]} {max(owners, key=len)!r}" if owners else "the model"
         cause = exc.__cause__ or exc
         hint = ""
         if isinstance(cause, b2.DimensionMismatchError) or "units" in str(cause).lower():
