@@ -5,9 +5,11 @@ name                    model
 ======================  ==========================================================================
 paper-stochastic        the corrected paper network with the stochastic sleep rule (the default)
 paper                   the corrected paper network with the paper's power-law sleep
+paper-shy               the corrected paper network with SHY down-selection sleep (models/shy.py)
 authors                 the paper network as the authors' code runs it (anti-causal STDP, ...)
 authors-nocap           the same without the 10 s sleep cap
 authors-stochastic      the authors' network with the stochastic sleep rule
+diehl-cook              Diehl & Cook 2015: 100 E + 100 I conductance LIF, trace STDP, normalised
 ======================  ==========================================================================
 
 :func:`get_model` takes these names and, for a user's own model, ``path/to/file.py:function``
@@ -21,8 +23,8 @@ import inspect
 import sys
 from pathlib import Path
 
-from models import paper
-from models.paper import PaperParams, authors_params, authors_schedule
+from sleep_brian.models import diehl_cook, paper, shy
+from sleep_brian.models.paper import PaperParams, authors_params, authors_schedule
 from sleep_brian.errors import ConfigError
 from sleep_brian.model import Model
 
@@ -37,9 +39,11 @@ DEFAULT_MODEL = "paper-stochastic"
 MODELS = {
     "paper-stochastic": paper.paper_stochastic,
     "paper": paper.paper,
+    "paper-shy": shy.paper_shy,
     "authors": paper.authors,
     "authors-nocap": lambda **kw: paper.authors(cap=False, name="authors-nocap", **kw),
     "authors-stochastic": lambda **kw: paper.authors(name="authors-stochastic", **{"sleep_rule": "stochastic", **kw}),
+    "diehl-cook": diehl_cook.diehl_cook,
 }
 
 

@@ -104,6 +104,14 @@ def _variables(equations: str) -> set[str]:
     return set(b2.Equations(equations).names)
 
 
+def _declared(owner: str, equations: str, what: str) -> set[str]:
+    """The variables ``equations`` declares, or a ModelError naming ``owner`` and Brian2's reason."""
+    try:
+        return _variables(equations)
+    except Exception as exc:  # Brian2's parser says what is wrong, we say where
+        raise ModelError(f"{owner}: cannot parse its {what}: {exc}") from None
+
+
 def _plain(value):
     """A JSON-safe form of a parameter value (quantities with their unit)."""
     if isinstance(value, b2.Quantity):
@@ -191,10 +199,7 @@ class NeuronModel:
 
     def __post_init__(self):
         owner = f"NeuronModel {self.name or ''}".strip()
-        try:
-            names = _variables(self.equations)
-        except Exception as exc:  # Brian2's parser says what is wrong, we say where
-            raise ModelError(f"{owner}: cannot parse its equations: {exc}") from None
+        names = _declared(owner, self.equations, "equations")
         clash = names & set(REGIME_VARIABLES)
         if clash:
             raise ModelError(f"{owner}: declares {sorted(clash)}, which the builder adds to every group; remove them.")
@@ -237,10 +242,7 @@ class SynapseModel:
 
     def __post_init__(self):
         owner = f"SynapseModel {self.name}".strip()
-        try:
-            names = _variables(self.model)
-        except Exception as exc:
-            raise ModelError(f"{owner}: cannot parse its model: {exc}") from None
+        names = _declared(owner, self.model, "model")
         if "w" not in names:
             raise ModelError(f"{owner}: the model must declare the weight 'w' (e.g. 'w : 1').")
         if "last_sleep" in names:
@@ -306,8 +308,7 @@ class SleepRule:
             )
         if not isinstance(self.dt_ref, b2.Quantity) or self.dt_ref.dim is not b2.second.dim:
             raise ModelError(f"{owner}: dt_ref = {self.dt_ref!r} must be a time, e.g. 1 * brian2.ms.")
-        if not isinstance(self.params, Mapping):
-            raise ModelError(f"{owner}: params must be a dict.")
+        _check_params(owner, self.params)
 
     def constants(self, pathway: "Pathway") -> dict:
         """The rule's constants for ``pathway`` (functions of the pathway evaluated)."""

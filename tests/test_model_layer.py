@@ -100,6 +100,7 @@ def test_exact_integration_with_equal_time_constants_is_the_degenerate_solution(
     assert float(g.v_[0] - float(p.neuron.v_rest)) == pytest.approx(want, rel=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the point of the test
 def test_a_run_whose_state_goes_nan_is_refused_and_not_stored(tmp_path):
     blow = NeuronModel("dv/dt = v / (0.1 * ms) : volt", threshold="v > 1e300 * volt", initial={"v": 1 * mV})
     m = Model("unstable", InputLayer(side=2), [Population("x", 3, blow)], [], readout="x")
