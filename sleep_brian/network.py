@@ -30,7 +30,7 @@ from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError, ModelError
-from sleep_brian.model import REGIME_VARIABLES, Model, NeuronModel, Population
+from sleep_brian.model import REGIME_VARIABLES, Model, NeuronModel, Pathway, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
@@ -410,181 +410,37 @@ def build_network(
         Per pathway, the smallest synapse count among the seeds a reusable build will serve;
         recorded synapse indices stay below it.
     """
-    if not isinstance(model, Model):
-        raise ConfigError(f"build_network needs a sleep_brian.model.Model, got {type(model).__name__}.")
-    if lowering not in LOWERINGS:
-        hint = " ('genn' is now called 'single_clock')" if lowering == "genn" else ""
-        raise ConfigError(f"lowering = {lowering!r}; expected one of {', '.join(LOWERINGS)}{hint}.")
-    single = lowering == "single_clock"
-    for pop in model.populations:
-        if single and pop.neuron.sleep_noise is not None and pop.neuron.method != "euler":
-            raise ConfigError(
-                f"population {pop.name!r}: the single_clock lowering puts the sleep noise in the equations "
-                f"(an xi term), which needs method='euler', not {pop.neuron.method!r}."
-            )
-    normalized = [pw.name for pw in model.pathways if pw.normalize is not None]
-    if single and normalized:
-        raise ConfigError(
-            f"pathway(s) {', '.join(normalized)} declare normalize, which needs a summed variable and a synaptic "
-            "run_regularly after the groups' update; the single_clock lowering (GeNN, CUDA) allows neither. "
-            "Use lowering='timed_array' (cpp_standalone, numpy, cython) or drop normalize."
-        )
-    n_input = model.inputs.size
+    _check_build(model, timeline, images, lowering)
     images = np.asarray(images, dtype=float)
-    if images.ndim != 2 or images.shape[1] != n_input:
-        raise ConfigError(f"images must have shape (n_images, {n_input}); got {images.shape}.")
-    if images.size and (images.min() < 0 or images.max() > 1):
-        raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per step).")
-    shown = timeline.image[timeline.image != NO_IMAGE]
-    if shown.size and int(shown.max()) >= len(images):
-        raise ConfigError(f"the protocol shows image {int(shown.max())} but only {len(images)} were given.")
-    if abs(float(timeline.dt / model.dt) - 1) > 1e-9:
-        raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {model.dt}; lower with dt=model.dt.")
-
+    single = lowering == "single_clock"
     conn = connectivity if connectivity is not None else draw_connectivity(model, rng)
     for pw in model.pathways:
         if conn.n(pw.name) == 0:
             raise ModelError(
                 f"pathway {pw.name!r} drew no synapses (p too small for its populations); raise p or remove the pathway."
             )
-    # GeNN allows one clock: everything but run_regularly and monitors runs on the default one.
-    clock = {} if single else {"dt": model.dt}
     if single:
-        b2.defaultclock.dt = model.dt
+        b2.defaultclock.dt = model.dt  # GeNN allows one clock: everything runs on the default one
     data = run_data(model, timeline, images, conn if reusable else None)
-    slot = timeline.slot
-    tick = _clock_tick(model)
-    arrays = {
-        "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
-        "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
-    }
-    # A blank row after the images is what "no image" (NO_IMAGE) shows.
-    image_schedule = b2.TimedArray(data["image_schedule"], dt=slot, name="image_schedule")
-    # A 2-D TimedArray used as a lookup table: row k is image k, addressed as images(k*ms, i).
-    image_table = b2.TimedArray(data["images"], dt=1 * b2.ms, name="images")
-    data_arrays = {"images": image_table, "image_schedule": image_schedule}
+    ctx = _Context(model, timeline, lowering, data, clock={} if single else {"dt": model.dt}, tick=_clock_tick(model))
 
-    enc = model.inputs.encoding
-    input_ns = dict(
-        arrays,
-        image_schedule=image_schedule,
-        images=image_table,
-        p_scale=enc.gain * float(model.dt / enc.prob_dt_ref),
-        clock_tick=tick,
-    )
-    inputs = b2.NeuronGroup(n_input, eq.INPUT_BERNOULLI, threshold="rand() < p", name=model.inputs.name, namespace=input_ns, **clock)
-    if lowering in ("timed_array", "single_clock"):
-        inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=slot)
-    attach_step_code(inputs, model.dt, lowering, None)
-    groups = {model.inputs.name: inputs}
+    groups = {model.inputs.name: _input_layer(ctx)}
     for pop in model.populations:
-        nm = pop.neuron
-        sums = tuple(pw.sum_variable for pw in model.pathways if pw.normalize is not None and pw.target == pop.name)
-        g = b2.NeuronGroup(
-            pop.size,
-            _equations(pop, single, sums),
-            threshold=nm.threshold,
-            reset=nm.reset,
-            refractory=nm.refractory,
-            method=nm.method,
-            namespace=neuron_namespace(nm, model.dt, tick, arrays),
-            name=pop.name,
-            **clock,
-        )
-        for var, value in nm.initial.items():
-            setattr(g, var, value)
-        attach_step_code(g, model.dt, lowering, step_code(nm, lowering))
-        groups[pop.name] = g
+        groups[pop.name] = _population(ctx, pop)
     extra = []
     if lowering == "network_operation":
-        extra.append(regime_switcher(model, timeline, groups, images, input_ns["p_scale"]))
+        extra.append(regime_switcher(model, timeline, groups, images, ctx.p_scale))
 
-    synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
-    norm_table = None
     grid, frac = snapshot_plan(timeline, max((conn.n(pw.name) for pw in model.pathways), default=0), snapshot_budget)
-    rules = {pw.name: model.rule_of(pw) for pw in model.pathways}
-    clock_grid = _sleep_clock_at(model, timeline, grid) if single and record_weights and frac > 0 and any(rules.values()) else None
+    record = record_weights and frac > 0
+    if single and record and any(model.rule_of(pw) for pw in model.pathways):
+        ctx.clock_grid = _sleep_clock_at(model, timeline, grid)
+    synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
     for pw in model.pathways:
-        syn, rule = pw.synapse, rules[pw.name]
-        consts = dict(syn.params, sgn=pw.sign)
-        if pw.bounds is not None:
-            consts.update(w_lo=float(pw.bounds[0]), w_hi=float(pw.bounds[1]))
-        decay_code = ""
-        syn_model = syn.model
-        if rule is not None:
-            consts.update(rule.constants(pw))
-            decay_code = rule.code
-            syn_model = syn.model.rstrip() + "\nlast_sleep : 1\n"
-        on_post = _gate(syn.on_post, pw.plastic)
-        if pw.normalize is not None:
-            # The sum onto each target, updated every step in the 'groups' slot (Brian2's summed
-            # variable), so that at a slot's start it holds every change up to the last step.
-            syn_model = syn_model.rstrip() + f"\n{pw.sum_variable}_post = w : 1 (summed)\n"
-        S = b2.Synapses(
-            groups[pw.source],
-            groups[pw.target],
-            model=syn_model,
-            on_pre=eq.for_side(decay_code, "post") + _gate(syn.on_pre, pw.plastic),
-            on_post=(eq.for_side(decay_code, "pre") + on_post) if on_post else None,
-            namespace=consts,
-            name=pw.name,
-            **clock,
-        )
-        if reusable:
-            # The program creates the synapses from a 0/1 matrix that run_args can replace; the
-            # generator visits pairs in the order of np.nonzero, so synapse k is the same.
-            mask = b2.TimedArray(data[f"conn_{pw.name}"], dt=1 * b2.ms, name=f"conn_{pw.name}")
-            data_arrays[mask.name] = mask
-            S.connect(condition=f"conn_{pw.name}(i*ms, j) > 0.5", namespace={f"conn_{pw.name}": mask, "ms": b2.ms})
-        else:
-            S.connect(i=conn.i[pw.name], j=conn.j[pw.name])
-        n_syn = conn.n(pw.name)
-        w_const = pw.initial_weight()
-        if pw.w_init is not None and not (initial_weights is not None and pw.name in initial_weights):
-            # Random initial weights, drawn with numpy (draw_connectivity). A reusable build
-            # reads them from a matrix that run_args can replace, like the connections.
-            w_init = initial_weight_values(model, conn)[pw.name]
-            if reusable:
-                table = b2.TimedArray(data[f"winit_{pw.name}"], dt=1 * b2.ms, name=f"winit_{pw.name}")
-                data_arrays[table.name] = table
-                S.namespace[table.name] = table
-                S.namespace["ms"] = b2.ms
-                S.w = f"winit_{pw.name}(i*ms, j)"
-            else:
-                S.w = w_init
-        elif initial_weights is not None and pw.name in initial_weights:
-            if reusable:
-                raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
-            w_init = np.asarray(initial_weights[pw.name], dtype=float)
-            if w_init.shape != (n_syn,):
-                raise ConfigError(f"initial_weights[{pw.name!r}] has shape {w_init.shape}; expected ({n_syn},).")
-            S.w = w_init
-        else:
-            w_init = np.full(n_syn, w_const)
-            S.w = w_const  # a scalar, so that a reused build serves any synapse count
-        start_weights[pw.name] = w_init
+        S, start_weights[pw.name] = _pathway(ctx, pw, groups, conn, reusable, initial_weights, grid, record)
         synapses[pw.name] = S
-        if pw.normalize is not None:
-            if norm_table is None:
-                norm_table = b2.TimedArray(normalize_schedule(timeline), dt=slot, name="normalize_schedule")
-            S.namespace.update(normalize_schedule=norm_table, normalize_total=float(pw.normalize))
-            # 'after_groups': after this step's summation ('groups'), before any synapse acts.
-            S.run_regularly(NORMALIZE_CODE.replace("SUM", pw.sum_variable), dt=slot, when="after_groups",
-                            name=f"{pw.name}_normalize")  # fmt: skip
-            if rule is not None and timeline.spans_of("sleep") and not (record_weights and n_syn and frac > 0):
-                # The sums must be of up-to-date weights: bring them up to date at the end of
-                # every sleep (the snapshots below do it when weights are recorded).
-                S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * model.dt, when="start", order=-20)
-        if record_weights and n_syn and frac > 0:
-            if rule is not None:
-                # Bring every weight up to date before each snapshot (the decay is event-driven).
-                if single:
-                    S.namespace["sleep_clock_grid"] = clock_grid
-                    catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
-                else:
-                    catch_up = eq.for_side(decay_code, "post")
-                S.run_regularly(catch_up, dt=grid * model.dt, when="start", order=-20)
-            idx = record_index(n_syn, frac, (record_limit or {}).get(pw.name))
+        if record and conn.n(pw.name):
+            idx = record_index(conn.n(pw.name), frac, (record_limit or {}).get(pw.name))
             # when='start', order=-10: the state at the step boundary, before this step's
             # run_regularly updates, i.e. exactly the weights at the end of the previous phase.
             weight_monitors[pw.name] = b2.StateMonitor(
@@ -608,8 +464,193 @@ def build_network(
         connectivity=conn,
         snapshot_steps=grid,
         initial_weights=start_weights,
-        data_arrays=data_arrays,
+        data_arrays=ctx.data_arrays,
     )
+
+
+def _check_build(model: Model, timeline: Timeline, images, lowering: str) -> None:
+    """What :func:`build_network` refuses before it creates anything."""
+    if not isinstance(model, Model):
+        raise ConfigError(f"build_network needs a sleep_brian.model.Model, got {type(model).__name__}.")
+    if lowering not in LOWERINGS:
+        hint = " ('genn' is now called 'single_clock')" if lowering == "genn" else ""
+        raise ConfigError(f"lowering = {lowering!r}; expected one of {', '.join(LOWERINGS)}{hint}.")
+    if lowering == "single_clock":
+        for pop in model.populations:
+            if pop.neuron.sleep_noise is not None and pop.neuron.method != "euler":
+                raise ConfigError(
+                    f"population {pop.name!r}: the single_clock lowering puts the sleep noise in the equations "
+                    f"(an xi term), which needs method='euler', not {pop.neuron.method!r}."
+                )
+        normalized = [pw.name for pw in model.pathways if pw.normalize is not None]
+        if normalized:
+            raise ConfigError(
+                f"pathway(s) {', '.join(normalized)} declare normalize, which needs a summed variable and a synaptic "
+                "run_regularly after the groups' update; the single_clock lowering (GeNN, CUDA) allows neither. "
+                "Use lowering='timed_array' (cpp_standalone, numpy, cython) or drop normalize."
+            )
+    n_input = model.inputs.size
+    images = np.asarray(images, dtype=float)
+    if images.ndim != 2 or images.shape[1] != n_input:
+        raise ConfigError(f"images must have shape (n_images, {n_input}); got {images.shape}.")
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ConfigError("image intensities must lie in [0, 1] (they are spike probabilities per step).")
+    shown = timeline.image[timeline.image != NO_IMAGE]
+    if shown.size and int(shown.max()) >= len(images):
+        raise ConfigError(f"the protocol shows image {int(shown.max())} but only {len(images)} were given.")
+    if abs(float(timeline.dt / model.dt) - 1) > 1e-9:
+        raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {model.dt}; lower with dt=model.dt.")
+
+
+class _Context:
+    """What every part of one build shares: the model, the schedule's TimedArrays, the clock."""
+
+    def __init__(self, model: Model, timeline: Timeline, lowering: str, data: dict, *, clock: dict, tick: float):
+        self.model, self.timeline, self.lowering, self.data = model, timeline, lowering, data
+        self.single = lowering == "single_clock"
+        self.clock, self.tick = clock, tick
+        slot = timeline.slot
+        self.schedules = {
+            "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
+            "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
+        }
+        # A blank row after the images is what "no image" (NO_IMAGE) shows.
+        self.image_schedule = b2.TimedArray(data["image_schedule"], dt=slot, name="image_schedule")
+        # A 2-D TimedArray used as a lookup table: row k is image k, addressed as images(k*ms, i).
+        self.image_table = b2.TimedArray(data["images"], dt=1 * b2.ms, name="images")
+        #: The TimedArrays that hold the run's data, by name (run_args replaces them).
+        self.data_arrays = {"images": self.image_table, "image_schedule": self.image_schedule}
+        enc = model.inputs.encoding
+        self.p_scale = enc.gain * float(model.dt / enc.prob_dt_ref)
+        self.norm_table = None
+        self.clock_grid = None
+
+
+def _input_layer(ctx: _Context) -> b2.NeuronGroup:
+    """The Bernoulli input group: the image on screen while awake, nothing while asleep."""
+    ns = dict(ctx.schedules, image_schedule=ctx.image_schedule, images=ctx.image_table, p_scale=ctx.p_scale,
+              clock_tick=ctx.tick)  # fmt: skip
+    model = ctx.model
+    inputs = b2.NeuronGroup(model.inputs.size, eq.INPUT_BERNOULLI, threshold="rand() < p", name=model.inputs.name,
+                            namespace=ns, **ctx.clock)  # fmt: skip
+    if ctx.lowering in ("timed_array", "single_clock"):
+        inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=ctx.timeline.slot)
+    attach_step_code(inputs, model.dt, ctx.lowering, None)
+    return inputs
+
+
+def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
+    """One declared population, with the regime variables, sleep noise and per-step code."""
+    nm = pop.neuron
+    sums = tuple(pw.sum_variable for pw in ctx.model.pathways if pw.normalize is not None and pw.target == pop.name)
+    g = b2.NeuronGroup(
+        pop.size,
+        _equations(pop, ctx.single, sums),
+        threshold=nm.threshold,
+        reset=nm.reset,
+        refractory=nm.refractory,
+        method=nm.method,
+        namespace=neuron_namespace(nm, ctx.model.dt, ctx.tick, ctx.schedules),
+        name=pop.name,
+        **ctx.clock,
+    )
+    for var, value in nm.initial.items():
+        setattr(g, var, value)
+    attach_step_code(g, ctx.model.dt, ctx.lowering, step_code(nm, ctx.lowering))
+    return g
+
+
+def _pathway(ctx: _Context, pw: Pathway, groups: dict, conn: Connectivity, reusable: bool, initial_weights,
+             grid: int, record: bool) -> tuple[b2.Synapses, np.ndarray]:  # fmt: skip
+    """One declared pathway: its synapses with gating, the lazy sleep rule (and its catch-up
+    before snapshots), normalisation, connections and initial weights. Returns the synapses and
+    the weights they start from."""
+    model = ctx.model
+    syn, rule = pw.synapse, model.rule_of(pw)
+    consts = dict(syn.params, sgn=pw.sign)
+    if pw.bounds is not None:
+        consts.update(w_lo=float(pw.bounds[0]), w_hi=float(pw.bounds[1]))
+    decay_code = ""
+    syn_model = syn.model
+    if rule is not None:
+        consts.update(rule.constants(pw))
+        decay_code = rule.code
+        syn_model = syn.model.rstrip() + "\nlast_sleep : 1\n"
+    on_post = _gate(syn.on_post, pw.plastic)
+    if pw.normalize is not None:
+        # The sum onto each target, updated every step in the 'groups' slot (Brian2's summed
+        # variable), so that at a slot's start it holds every change up to the last step.
+        syn_model = syn_model.rstrip() + f"\n{pw.sum_variable}_post = w : 1 (summed)\n"
+    S = b2.Synapses(
+        groups[pw.source],
+        groups[pw.target],
+        model=syn_model,
+        on_pre=eq.for_side(decay_code, "post") + _gate(syn.on_pre, pw.plastic),
+        on_post=(eq.for_side(decay_code, "pre") + on_post) if on_post else None,
+        namespace=consts,
+        name=pw.name,
+        **ctx.clock,
+    )
+    if reusable:
+        # The program creates the synapses from a 0/1 matrix that run_args can replace; the
+        # generator visits pairs in the order of np.nonzero, so synapse k is the same.
+        mask = b2.TimedArray(ctx.data[f"conn_{pw.name}"], dt=1 * b2.ms, name=f"conn_{pw.name}")
+        ctx.data_arrays[mask.name] = mask
+        S.connect(condition=f"conn_{pw.name}(i*ms, j) > 0.5", namespace={f"conn_{pw.name}": mask, "ms": b2.ms})
+    else:
+        S.connect(i=conn.i[pw.name], j=conn.j[pw.name])
+    w_start = _initial_weights(ctx, pw, S, conn, reusable, initial_weights)
+    n_syn = conn.n(pw.name)
+    if pw.normalize is not None:
+        if ctx.norm_table is None:
+            ctx.norm_table = b2.TimedArray(normalize_schedule(ctx.timeline), dt=ctx.timeline.slot, name="normalize_schedule")
+        S.namespace.update(normalize_schedule=ctx.norm_table, normalize_total=float(pw.normalize))
+        # 'after_groups': after this step's summation ('groups'), before any synapse acts.
+        S.run_regularly(NORMALIZE_CODE.replace("SUM", pw.sum_variable), dt=ctx.timeline.slot, when="after_groups",
+                        name=f"{pw.name}_normalize")  # fmt: skip
+        if rule is not None and ctx.timeline.spans_of("sleep") and not (record and n_syn):
+            # The sums must be of up-to-date weights: bring them up to date at the end of
+            # every sleep (the snapshots below do it when weights are recorded).
+            S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * model.dt, when="start", order=-20)
+    if record and n_syn and rule is not None:
+        # Bring every weight up to date before each snapshot (the decay is event-driven).
+        if ctx.single:
+            S.namespace["sleep_clock_grid"] = ctx.clock_grid
+            catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
+        else:
+            catch_up = eq.for_side(decay_code, "post")
+        S.run_regularly(catch_up, dt=grid * model.dt, when="start", order=-20)
+    return S, w_start
+
+
+def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, conn: Connectivity, reusable: bool,
+                     initial_weights) -> np.ndarray:  # fmt: skip
+    """Set the synapses' starting weights (constant w0, drawn w_init, or given) and return them."""
+    n_syn = conn.n(pw.name)
+    given = initial_weights is not None and pw.name in initial_weights
+    if pw.w_init is not None and not given:
+        # Random initial weights, drawn with numpy (draw_connectivity). A reusable build
+        # reads them from a matrix that run_args can replace, like the connections.
+        w_init = initial_weight_values(ctx.model, conn)[pw.name]
+        if reusable:
+            table = b2.TimedArray(ctx.data[f"winit_{pw.name}"], dt=1 * b2.ms, name=f"winit_{pw.name}")
+            ctx.data_arrays[table.name] = table
+            S.namespace[table.name] = table
+            S.namespace["ms"] = b2.ms
+            S.w = f"winit_{pw.name}(i*ms, j)"
+        else:
+            S.w = w_init
+        return w_init
+    if given:
+        if reusable:
+            raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
+        w_init = np.asarray(initial_weights[pw.name], dtype=float)
+        if w_init.shape != (n_syn,):
+            raise ConfigError(f"initial_weights[{pw.name!r}] has shape {w_init.shape}; expected ({n_syn},).")
+        S.w = w_init
+        return w_init
+    S.w = pw.initial_weight()  # a scalar, so that a reused build serves any synapse count
+    return np.full(n_syn, pw.initial_weight())
 
 
 _CHECKED: set[str] = set()
