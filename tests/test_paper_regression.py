@@ -6,6 +6,13 @@ built before the model layer existed (commit c973950, ``sleep_brian/network.py``
 and cpp_standalone, the TimedArray and single-clock (then "genn") lowerings. The same protocol,
 seed and images through ``models.paper`` must give bit-identical spikes, weights, connectivity
 and weight snapshots: the refactor changed no number.
+
+The reference was made with the brian2 and numpy versions stored beside it. With those, every
+array must be identical. With others (e.g. ``nox -s oldest``: brian2 2.5.4, numpy < 2) spikes
+and connectivity must still be identical, but the weights may differ by rounding: other
+releases generate other (equivalent) arithmetic for the same expressions, ~1e-15 relative per
+weight; 1e-12 allows for that and for its accumulation over the run's events, while any change
+to a rule, a constant or an order of operations that matters moves spikes or weights far more.
 """
 
 from pathlib import Path
@@ -44,6 +51,11 @@ def reference():
     return out
 
 
+def _same_versions(reference) -> bool:
+    brian, numpy = (str(v) for v in reference["meta"]["versions"])
+    return brian == b2.__version__ and numpy == np.__version__
+
+
 def _check(case, device, lowering, reference, tmp_path):
     model = declare(CASES[case])
     tl = lower(_phases(), model.dt)
@@ -51,8 +63,13 @@ def _check(case, device, lowering, reference, tmp_path):
     arrays, _ = simulate(model, tl, images, seed=3, device=device, lowering=lowering, build_root=tmp_path)
     ref = reference[f"{case}-{device}-{'genn' if lowering == 'single_clock' else lowering}"]
     assert len(ref["spike_i_exc"]) > 300  # a silent network would prove nothing
+    exact = _same_versions(reference)
     for name, want in ref.items():
-        np.testing.assert_array_equal(arrays[name], want, err_msg=f"{case} on {device}/{lowering}: {name}")
+        msg = f"{case} on {device}/{lowering}: {name}"
+        if exact or not name.startswith("w_"):
+            np.testing.assert_array_equal(arrays[name], want, err_msg=msg)
+        else:
+            np.testing.assert_allclose(arrays[name], want, rtol=1e-12, atol=0, err_msg=msg)
     for name in ("i", "j"):  # connectivity: stored once (every case has seed 3)
         for pw in ("input_e", "e_e", "e_i", "i_e"):
             np.testing.assert_array_equal(arrays[f"{name}_{pw}"], reference["power-numpy-timed_array"][f"{name}_{pw}"])
