@@ -213,3 +213,12 @@ def test_power_law_rule_targets_follow_the_pathway_sign():
     m = declare(PaperParams())
     rule = power_law()
     assert rule.constants(m.pathway("i_e"))["w_tar"] < 0 < rule.constants(m.pathway("e_e"))["w_tar"]
+
+
+def test_the_warning_line_names_only_what_happened():
+    from sleep_brian.cli import _warning
+
+    assert _warning({"nan_weights": [], "runaway": [], "saturated": [], "silent": False}) == ""
+    assert _warning({"nan_weights": [], "runaway": ["e_e"], "saturated": [], "silent": True}) == (
+        "runaway weights in e_e; the network is silent after training"
+    )
