@@ -1,4 +1,4 @@
-"""One environment per Brian2 target family (DEVICES.md: no single one holds them all).
+"""One environment per Brian2 target family (docs/targets.md: no single one holds them all).
 
     pip install nox
     nox -s tests                 # newest brian2 for this Python: numpy, cython, cpp_standalone
@@ -9,7 +9,7 @@
 
 Each session installs the package with its extras into a fresh virtualenv and runs the test
 suite there; tests that need what an environment lacks are skipped with the reason. The genn
-session needs GeNN, which is on no package registry (README, section "GeNN"): it is skipped,
+session needs GeNN, which is on no package registry (docs/targets.md, section "GeNN"): it is skipped,
 with that reason, when GENN_PATH is not set.
 """
 
@@ -41,7 +41,7 @@ def oldest(session):
 def genn(session):
     """GeNN's CPU backend (or its GPU one where nvidia-smi sees a GPU), brian2 2.5.4."""
     if not os.environ.get("GENN_PATH"):
-        session.skip("GENN_PATH is not set: point it at a GeNN 4.x source tree (README, section 'GeNN').")
+        session.skip("GENN_PATH is not set: point it at a GeNN 4.x source tree (docs/targets.md, section 'GeNN').")
     session.install("-e", ".[test,genn]")
     session.run(*PYTEST, *(session.posargs or ["tests"]), env={"GENN_PATH": os.environ["GENN_PATH"]})
 

@@ -13,7 +13,7 @@ simulated ms). Three ways to run it, timed in this one run:
   extrapolated to the whole job (a full job would take hours); its first call (code generation,
   Cython compilation) is counted once per job, as a fresh process per run would pay it.
 - **the authors' numpy + numba code** (optional, ``--authors-cmd``): their code is not part of
-  this repository; the command given runs it (see README, "Speed") and prints, as its last
+  this repository; the command given runs it (see docs/benchmarks.md) and prints, as its last
   line, a JSON object with ``train_ms_per_s`` and ``test_ms_per_s`` (simulated ms per wall s
   while training with sleep, and while testing); the job's time is its phases at those rates.
 

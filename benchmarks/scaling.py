@@ -15,7 +15,7 @@ and peak memory. A synaptic event is one synapse's update: a spike delivered by 
 weight and a trace. The machine's copy bandwidth is measured in the same run, and
 ``bandwidth / 16 B`` is the event rate that streaming 16 bytes per event would allow.
 
-GeNN runs in its own environment (README, section GeNN): run this script there with
+GeNN runs in its own environment (docs/targets.md, section GeNN): run this script there with
 ``--devices genn`` (brian2genn builds and runs in ``run()``; the simulation time is the one
 its program reports, the rest is build).
 """

@@ -6,7 +6,7 @@ the wake/sleep schedule, then reads it out; the same network is read out before 
 per sleep fraction: accuracy (PCA+QDA readout) trained and untrained, mean +- sd over seeds, and
 the trained network's mean firing rate.
 
-Example (the figures in README.md)::
+Example (the figures in docs/results.md)::
 
     python -m sleep_brian.protocols.wake_sleep --dataset digits --sleep 0 0.1 --seeds 1 2 3
     python -m sleep_brian.protocols.wake_sleep --model my_model.py:build --device numpy

@@ -236,7 +236,7 @@ def _check_cuda(compile_only: bool) -> None:
 
 
 def _configure_cuda(prefs, directory: Path) -> None:
-    """brian2cuda's prefs for this machine (DEVICES.md): compile without a GPU if there is none."""
+    """brian2cuda's prefs for this machine (docs/targets.md): compile without a GPU if there is none."""
     import brian2cuda  # noqa: F401  (registers the device and its prefs)
 
     cb = prefs.devices.cuda_standalone.cuda_backend
@@ -510,7 +510,7 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
                     _configure_cuda(prefs, directory)
                 b2.set_device(name, directory=str(directory), build_on_run=False)
             # Two cores on the reference machine; more make jobs than cores only costs memory
-            # (an nvcc job takes GBs: unbounded make got it killed, DEVICES.md).
+            # (an nvcc job takes GBs: unbounded make got it killed, docs/targets.md).
             jobs = min(os.cpu_count() or 2, 4) if name == "cuda_standalone" else os.cpu_count() or 2
             prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
         yield Device(name=name, directory=directory, genn_backend=backend)

@@ -17,7 +17,7 @@ SOURCES = {"input_e": "n_input", "e_e": "n_exc", "e_i": "n_exc", "i_e": "n_inh"}
 def test_scaled_network_keeps_each_neurons_expected_input(n_exc):
     """Expected input per neuron, p * n_source * w0, is the paper's at every size; the weights
     the network starts from (w0 clipped to the STDP bounds) keep it too, except E->E at 6,400,
-    whose scaled w0 = 0.3 / 32 = 0.0094 starts at the bound 0.01 (+6.7 %, stated in README)."""
+    whose scaled w0 = 0.3 / 32 = 0.0094 starts at the bound 0.01 (+6.7 %, stated in docs/benchmarks.md)."""
     from sleep_brian.models.paper import declare
 
     p0, p = scaling.scaled_params(200), scaling.scaled_params(n_exc)

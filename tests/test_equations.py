@@ -521,7 +521,7 @@ def test_stdp_pair_window(rule, pathway):
 
 
 def test_stdp_causal_and_authors_have_opposite_signs():
-    """PAPER.md: the authors' code depresses pre-before-post; the causal rule potentiates it."""
+    """The authors' code (docs/model.md) depresses pre-before-post; the causal rule potentiates it."""
     causal = _run_pairings(STDPParams(rule="causal"), "e_e", 0.3, PAIRINGS_MS) - 0.3
     authors = _run_pairings(STDPParams(rule="authors"), "e_e", 0.3, PAIRINGS_MS) - 0.3
     pre_first = PAIRINGS_MS > 0

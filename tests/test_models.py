@@ -20,7 +20,7 @@ def _pair_dw(model, pathway, delta_t_ms):
 
 
 def test_authors_model_matches_their_measured_changes():
-    # PAPER.md, defect 1: pre 5 ms before post gives -4.1e-4, pre 5 ms after post +4.9e-4
+    # The authors' code, defect 1 (docs/model.md): pre 5 ms before post gives -4.1e-4, pre 5 ms after post +4.9e-4
     # (their code's 1-step counter offset makes the latter 8e-4 exp(-4.9/10); we use 5 ms exactly).
     m = models.get_model("authors")
     assert _pair_dw(m, "e_e", +5) == pytest.approx(-4.1e-4, abs=0.01e-4)

@@ -33,7 +33,7 @@ are equal, and GeNN only allows these directions).
 #: It holds for both signs, since w / w_tar > 0. Written as ``w * (w / w_tar) ** (e - 1)``
 #: (equal to ``w_tar * (w / w_tar) ** e``) because during wake n = 0 at every event: both powers
 #: then have exponent 0, which libm answers on its special-case path and which leaves w exactly
-#: unchanged; this cut a C++ run of the paper job by ~20 % (benchmarks/README.md).
+#: unchanged; this cut a C++ run of the paper job by ~20 % (docs/benchmarks.md).
 POWER_LAW_DECAY = """
 decay_exponent = lam ** (SLEEP_CLOCK - last_sleep)
 w = w * (w / w_tar) ** (decay_exponent - 1)

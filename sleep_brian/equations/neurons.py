@@ -3,10 +3,10 @@
 The regime (wake, sleep, test) reaches every group through two per-neuron flags, ``sleep`` and
 ``plastic``, which :data:`REGIME_UPDATE` reads from the schedule's TimedArrays. Per-neuron flags
 (not shared variables) and TimedArrays read only inside ``run_regularly`` keep the models legal
-on GeNN as well as on the runtime and C++ targets (see DEVICES.md).
+on GeNN as well as on the runtime and C++ targets (docs/targets.md).
 """
 
-#: Current-based leaky integrate-and-fire neuron with an adaptive threshold (paper, PAPER.md).
+#: Current-based leaky integrate-and-fire neuron with an adaptive threshold (paper; docs/model.md).
 #:
 #: - ``v`` (volt): membrane potential; relaxes to ``v_rest`` with ``tau_m``, driven by
 #:   ``R * I_syn``. Sleep noise and clipping to [v_min, v_max] are composed on by the network

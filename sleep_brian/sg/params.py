@@ -6,7 +6,7 @@ of the Brian2 model (1 ms in the paper), a weight is measured in units of its la
 mean |w| (the Brian2 model's unit is its input->E initial weight ``w0``), and a membrane
 potential in units of the distance from rest to threshold (15 mV in the Brian2 model, 1 here).
 
-Defaults are the paper's snnTorch script (PAPER.md, "SG-SNN baseline").
+Defaults are the paper's snnTorch script (docs: the model, "SG-SNN baseline").
 """
 
 from __future__ import annotations
