@@ -30,3 +30,23 @@ def test_notebook_runs(path):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+#: Words with which a notebook's opening cell names what a student will learn.
+GOALS = ("learning goals", "you will")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_clean_and_states_its_goals(path):
+    """Committed without outputs (reviewable in git) and opening with its learning goals."""
+    nb = json.loads(path.read_text())
+    for k, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, (
+                f"{path.name} cell {k} was saved with outputs; clear them before committing "
+                "(e.g. jupyter nbconvert --clear-output --inplace)"
+            )
+    first = nb["cells"][0] if nb["cells"] else {}
+    assert first.get("cell_type") == "markdown", f"{path.name} must open with a markdown cell"
+    text = "".join(first.get("source", "")).lower()
+    assert any(g in text for g in GOALS), f"{path.name}: its first cell must name its learning goals ({' or '.join(GOALS)})"
