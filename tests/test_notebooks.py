@@ -1,13 +1,20 @@
 """Every notebook in notebooks/ runs top to bottom (code cells in one namespace, no kernel).
 
 The notebooks are for teaching: a notebook that no longer runs is a bug. Plots use matplotlib's
-Agg backend so no display is needed.
+Agg backend so no display is needed. Each notebook has a time limit, LIMIT_S: the longest
+measured here is notebook 06 at 80 s on 2 shared cores (its cold Cython compile), so 300 s
+only stops a notebook that hangs or has grown far past what a class can wait for; it is a limit,
+not a speed claim.
 """
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
+
+#: Time limit of one notebook's run, in seconds.
+LIMIT_S = 300
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -22,11 +29,21 @@ def test_notebook_runs(path):
     matplotlib.use("Agg")
     nb = json.loads(path.read_text())
     namespace = {"__name__": "__notebook__"}
-    for k, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
-            continue
-        source = "".join(cell["source"])
-        exec(compile(source, f"{path.name}[cell {k}]", "exec"), namespace)
+
+    def too_long(signum, frame):
+        raise TimeoutError(f"{path.name} ran longer than its limit of {LIMIT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(LIMIT_S)
+    try:
+        for k, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            source = "".join(cell["source"])
+            exec(compile(source, f"{path.name}[cell {k}]", "exec"), namespace)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     import matplotlib.pyplot as plt
 
     plt.close("all")

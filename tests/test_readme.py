@@ -95,3 +95,19 @@ def test_readme_test_command_is_what_ci_runs():
     assert commands == ["python -m pip install -q -e '.[test]' && python -m pytest -q -rs --durations=15"]
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert commands[0] in ci, ".ci/run must run the README's test command verbatim"
+
+
+def test_the_readme_model_example_runs_from_its_file(tmp_path, capsys):
+    """The README's "Declare your own model" block, saved as my_model.py, runs with the command
+    the README gives (here on numpy with a tiny schedule)."""
+    from sleep_brian.cli import main
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Declare your own model", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "def build" in code and "--model my_model.py:build" in section
+    (tmp_path / "my_model.py").write_text(code)
+    argv = ["run", "--model", str(tmp_path / "my_model.py") + ":build", "--device", "numpy", "--n-train", "20",
+            "--n-test", "10", "--presentation", "50ms", "--wake-block", "1s", "--quiet", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    assert "untrained" in capsys.readouterr().out

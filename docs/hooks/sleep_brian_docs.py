@@ -12,7 +12,10 @@ site is built, so the pages cannot drift from what the simulations run:
 ``<!-- sleep-brian:file PATH -->``
     the file PATH of the repository (relative to mkdocs.yml), whole, as a Python code block;
 ``<!-- sleep-brian:default-model -->``
-    the name of the default model (``sleep_brian.models.DEFAULT_MODEL``), inline.
+    the name of the default model (``sleep_brian.models.DEFAULT_MODEL``), inline;
+``<!-- sleep-brian:notebook PATH -->``
+    the notebook PATH (relative to mkdocs.yml) rendered: its markdown cells as they are, its
+    code cells as Python blocks (the notebooks are kept without outputs; CI runs them).
 
 An unknown marker, a parameter without a source below or a source for a parameter that no
 longer exists fails the build. ``model.md`` must show every equation in ``REQUIRED``.
@@ -224,6 +227,23 @@ def source_file(path: str, config) -> str:
     return f"`{path}`:\n\n```python\n{file.read_text().rstrip()}\n```"
 
 
+def notebook(path: str, config) -> str:
+    import json
+
+    root = Path(config.config_file_path).resolve().parent
+    file = (root / path).resolve()
+    if root not in file.parents or file.suffix != ".ipynb" or not file.is_file():
+        raise PluginError(f"docs hook: no notebook {path} in the repository.")
+    cells = json.loads(file.read_text())["cells"]
+    parts = [f"*The notebook `{path}`, rendered without outputs: run it in Jupyter to see its plots.*"]
+    for cell in cells:
+        text = "".join(cell["source"]).rstrip()
+        if not text:
+            continue
+        parts.append(text if cell["cell_type"] == "markdown" else f"```python\n{text}\n```")
+    return "\n\n".join(parts)
+
+
 def on_config(config, **kwargs):
     _check_sources()
     return config
@@ -245,6 +265,8 @@ def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
             return source_file(arg, config)
         if kind == "default-model":
             return f"`{DEFAULT_MODEL}`"
+        if kind == "notebook":
+            return notebook(arg, config)
         raise PluginError(f"docs hook: unknown marker sleep-brian:{kind} in {page.file.src_path}.")
 
     out = MARKER.sub(replace, markdown)
