@@ -222,3 +222,13 @@ def test_the_warning_line_names_only_what_happened():
     assert _warning({"nan_weights": [], "runaway": ["e_e"], "saturated": [], "silent": True}) == (
         "runaway weights in e_e; the network is silent after training"
     )
+
+
+def test_devices_command_lists_every_target(capsys):
+    from sleep_brian.devices import DEVICES
+
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    for name in DEVICES:
+        assert name in out
+    assert "numpy            available" in out
