@@ -42,6 +42,7 @@ from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, SleepBrianError
 from sleep_brian.experiment import response_counts, simulate, stream, versions
 from sleep_brian.model import Model
+from sleep_brian.models import DEFAULT_MODEL
 from sleep_brian.protocol import Sleep, Test, lower, paper_schedule
 
 __all__ = ["TASKS", "plan_tasks", "accuracy_matrices", "run_condition", "class_incremental", "main"]
@@ -118,7 +119,7 @@ def run_condition(model: Model, images, labels, train, fit, test, tasks, *, slee
     }
 
 
-def class_incremental(dataset="digits", *, tasks=TASKS, seeds=(1, 2, 3), sleep_fraction=0.2, variant="paper-stochastic",
+def class_incremental(dataset="digits", *, tasks=TASKS, seeds=(1, 2, 3), sleep_fraction=0.2, variant=DEFAULT_MODEL,
                       n_train_per_class=100, n_fit_per_class=30, n_test_per_class=30, presentation=1000 * b2.ms,
                       device="cpp_standalone", data_dir=None, out_dir=None, progress=True) -> dict:
     """Both conditions (no sleep, sleep) over ``seeds``; writes ``forgetting.json`` to ``out_dir``."""
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sleep_brian.protocols.class_incremental", description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--variant", default="paper-stochastic")
+    ap.add_argument("--variant", default=DEFAULT_MODEL)
     ap.add_argument("--sleep", type=_fraction, default=0.2, help="sleep after each task, as a fraction of its wake time")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--device", default="cpp_standalone")

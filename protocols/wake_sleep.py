@@ -25,13 +25,14 @@ from sleep_brian.argtypes import quantity as _quantity
 from sleep_brian.errors import SleepBrianError
 from sleep_brian.experiment import RunConfig, run
 from sleep_brian.model import Model
+from sleep_brian.models import DEFAULT_MODEL
 from sleep_brian.params import ScheduleParams
 
 __all__ = ["compare", "format_table", "main"]
 
 
 def compare(dataset="digits", sleep_fractions=(0.0, 0.1), seeds=(1, 2, 3), *, device="cpp_standalone",
-            model: Model | str = "paper-stochastic", schedule: ScheduleParams | None = None, data_dir=None,
+            model: Model | str = DEFAULT_MODEL, schedule: ScheduleParams | None = None, data_dir=None,
             out_dir=None, progress=True) -> list[dict]:
     """Run every (sleep fraction, seed) pair of ``model``; return one row per run."""
     from sleep_brian import models
@@ -72,7 +73,7 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sleep_brian.protocols.wake_sleep", description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="paper-stochastic", help="a built-in model or path/to/file.py:function")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="a built-in model or path/to/file.py:function")
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--sleep", type=_fraction, nargs="+", default=[0.0, 0.1])

@@ -34,6 +34,7 @@ from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError, SimulationError
 from sleep_brian.model import Model
+from sleep_brian.models import DEFAULT_MODEL
 from sleep_brian.network import (
     LOWERINGS,
     BuiltNetwork,
@@ -82,7 +83,7 @@ class RunConfig:
     data_dir: str | None = None
     #: A declared :class:`~sleep_brian.model.Model`, or a name for :func:`models.get_model`
     #: (a built-in model or ``path/to/file.py:function``).
-    model: Model | str = "paper-stochastic"
+    model: Model | str = DEFAULT_MODEL
     schedule: ScheduleParams | None = None  # None: the model's own schedule, else the defaults
     seed: int = 1
     device: str = "cpp_standalone"

@@ -34,6 +34,7 @@ from pathlib import Path
 from sleep_brian import store
 from sleep_brian.errors import ConfigError
 from sleep_brian.experiment import RunConfig, run_many, schedule_key, versions
+from sleep_brian.models import DEFAULT_MODEL
 from sleep_brian.params import ScheduleParams
 
 __all__ = ["SweepSpec", "run_sweep", "sweep_tasks", "pending", "write_failure", "DEFAULT_SLEEP_FRACTIONS", "CONTROL"]
@@ -68,7 +69,7 @@ class SweepSpec:
     """
 
     datasets: tuple = ("digits",)
-    variants: tuple = ("paper-stochastic",)
+    variants: tuple = (DEFAULT_MODEL,)
     sleep_fractions: tuple = DEFAULT_SLEEP_FRACTIONS
     seeds: tuple = (1, 2, 3, 4, 5)
     device: str = "cpp_standalone"
