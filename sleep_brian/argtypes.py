@@ -36,6 +36,16 @@ def positive_int(text: str) -> int:
     return v
 
 
+def replicas(text: str) -> int | str:
+    """``auto`` or a positive whole number (runs simulated together as replicas)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 'auto' or a positive whole number of replicas") from None
+
+
 def seed(text: str) -> int:
     try:
         v = int(text)

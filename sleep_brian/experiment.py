@@ -226,52 +226,92 @@ def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons
     return counts
 
 
-def _check_finite(built: BuiltNetwork) -> None:
-    """Refuse a run whose state went NaN or infinite: nothing read from it would be valid."""
+def _check_finite(model: Model, state: dict, replica: int | None = None) -> None:
+    """Refuse a run whose state went NaN or infinite: nothing read from it would be valid.
+
+    ``state``: per population variable (``pop.var``) and pathway weight (``pathway.w``) the values
+    of this run (its own replica's, in a network of several)."""
     bad = []
-    for pop in built.model.populations:
-        g = built.groups[pop.name]
-        for var in sorted(pop.neuron.variables):
-            values = np.asarray(getattr(g, var)[:], dtype=float)
-            if not np.isfinite(values).all():
-                bad.append(f"{pop.name}.{var} ({int((~np.isfinite(values)).sum())} of {values.size} neurons)")
-    for name, S in built.synapses.items():
-        w = np.asarray(S.w[:], dtype=float)
-        if not np.isfinite(w).all():
-            bad.append(f"{name}.w ({int((~np.isfinite(w)).sum())} of {w.size} synapses)")
+    for name, values in state.items():
+        values = np.asarray(values, dtype=float)
+        if not np.isfinite(values).all():
+            what = "synapses" if name.endswith(".w") else "neurons"
+            bad.append(f"{name} ({int((~np.isfinite(values)).sum())} of {values.size} {what})")
     if bad:
+        where = f" (replica {replica})" if replica is not None else ""
         raise SimulationError(
-            f"the state of model {built.model.name!r} went NaN or infinite: {', '.join(bad)}. Check its equations, "
+            f"the state of model {model.name!r}{where} went NaN or infinite: {', '.join(bad)}. Check its equations, "
             "integration method and time step (e.g. method='exact' with equal time constants, or dt too large)."
         )
 
 
-def _read_back(model: Model, built: BuiltNetwork, timeline: Timeline, rng) -> dict:
-    """Copy everything needed out of Brian2 objects into numpy arrays (before the device resets)."""
-    _check_finite(built)
+def _read_back(model: Model, built: BuiltNetwork, timelines: list, rngs: list, conns: list | None = None,
+               initial: list | None = None) -> list:  # fmt: skip
+    """Copy everything needed out of Brian2 objects into numpy arrays (before the device resets),
+    one dict per replica of ``built`` (one for a network of one run).
+
+    ``conns`` and ``initial``: per replica, its connectivity and initial weights (default: those
+    the network was built with; a reused build passes the run's own). A replica whose state went
+    NaN gets a :class:`SimulationError` in its place instead of arrays.
+    """
     dt = float(model.dt)
-    out = {}
-    for name, mon in built.spikes.items():
-        out[f"spike_i_{name}"] = np.asarray(mon.i[:], dtype=np.int32)
-        out[f"spike_step_{name}"] = np.round(np.asarray(mon.t_[:]) / dt).astype(np.int64)
-    clock_now = float(np.asarray(built.groups[model.readout].sleep_clock[:])[0])
+    k = built.layout.k if built.layout is not None else 1
+    conns = conns if conns is not None else [built.connectivity] if k == 1 else None
+    if conns is None:
+        raise AssertionError("a network of several replicas needs their connectivities")
+    raw_spikes = {name: (np.asarray(mon.i[:], dtype=np.int64), np.round(np.asarray(mon.t_[:]) / dt).astype(np.int64))
+                  for name, mon in built.spikes.items()}  # fmt: skip
+    state = {f"{pop.name}.{var}": np.asarray(getattr(built.groups[pop.name], var)[:], dtype=float)
+             for pop in model.populations for var in sorted(pop.neuron.variables)}  # fmt: skip
+    clocks = np.asarray(built.groups[model.readout].sleep_clock[:], dtype=float)
+    w_all, last_all, snaps = {}, {}, {}
     for pw, S in built.synapses.items():
-        w = np.asarray(S.w[:], dtype=float)
-        if len(w) != built.connectivity.n(pw):
+        w_all[pw] = np.asarray(S.w[:], dtype=float)
+        total = sum(c.n(pw) for c in conns)
+        if len(w_all[pw]) != total:
             # A reused build creates synapses from the run's matrices; a mismatch means the
             # run_args did not reach the connect step, and nothing read here would be valid.
-            raise DeviceError(f"{pw}: the simulation has {len(w)} synapses, the run's connectivity {built.connectivity.n(pw)}.")
-        last = np.asarray(S.last_sleep[:], dtype=float) if model.rule_of(model.pathway(pw)) is not None else None
-        out[f"w_final_{pw}"] = settle_weights(model, pw, w, last, clock_now, rng) if last is not None else w
-        out[f"w_initial_{pw}"] = built.initial_weights[pw]
-        out[f"i_{pw}"] = built.connectivity.i[pw].astype(np.int32)
-        out[f"j_{pw}"] = built.connectivity.j[pw].astype(np.int32)
+            raise DeviceError(f"{pw}: the simulation has {len(w_all[pw])} synapses, the run's connectivity {total}.")
+        if model.rule_of(model.pathway(pw)) is not None:
+            last_all[pw] = np.asarray(S.last_sleep[:], dtype=float)
         if pw in built.weight_monitors:
-            mon = built.weight_monitors[pw]
-            out[f"w_snap_{pw}"] = np.asarray(mon.w[:], dtype=np.float32)
-            out[f"snap_index_{pw}"] = built.weight_record[pw].astype(np.int32)
-    out["snapshot_steps"] = np.array(built.snapshot_steps)
-    return out
+            snaps[pw] = np.asarray(built.weight_monitors[pw].w[:], dtype=np.float32)
+    starts = {pw: np.concatenate([[0], np.cumsum([c.n(pw) for c in conns])]) for pw in built.synapses}
+    outs = []
+    for r in range(k):
+        n_steps = timelines[r].n_steps
+        syn = {pw: slice(int(starts[pw][r]), int(starts[pw][r + 1])) for pw in built.synapses}
+        neurons = {g: slice(r * n, (r + 1) * n) for g, n in model.groups.items()}
+        try:
+            mine = {name: v[neurons[name.split(".")[0]]] for name, v in state.items()}
+            mine.update({f"{pw}.w": w[syn[pw]] for pw, w in w_all.items()})
+            _check_finite(model, mine, r if k > 1 else None)
+        except SimulationError as exc:
+            outs.append(exc)
+            continue
+        out = {}
+        for name, (i, step) in raw_spikes.items():
+            sl = neurons[name]
+            sel = (i >= sl.start) & (i < sl.stop) & (step < n_steps)  # a replica rests after its protocol
+            out[f"spike_i_{name}"] = (i[sel] - sl.start).astype(np.int32)
+            out[f"spike_step_{name}"] = step[sel]
+        clock_now = float(clocks[neurons[model.readout].start])
+        for pw in built.synapses:
+            w = w_all[pw][syn[pw]]
+            if pw in last_all:
+                w = settle_weights(model, pw, w, last_all[pw][syn[pw]], clock_now, rngs[r])
+            out[f"w_final_{pw}"] = w
+            out[f"w_initial_{pw}"] = (initial[r][pw] if initial is not None else built.initial_weights[pw][syn[pw]])
+            out[f"i_{pw}"] = conns[r].i[pw].astype(np.int32)
+            out[f"j_{pw}"] = conns[r].j[pw].astype(np.int32)
+            if pw in snaps:
+                rec = built.layout.recorded(pw, r) if built.layout is not None else slice(None)
+                n_snaps = -(-n_steps // int(built.snapshot_steps))  # the snapshots within this run
+                out[f"w_snap_{pw}"] = snaps[pw][rec, :n_snaps]
+                out[f"snap_index_{pw}"] = (built.weight_record[pw][rec] - starts[pw][r]).astype(np.int32)
+        out["snapshot_steps"] = np.array(built.snapshot_steps)
+        outs.append(out)
+    return outs
 
 
 def _snapshot(arrays: dict, pathway: str, step: int, grid: int, final_step: int):
@@ -593,7 +633,8 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         "name": prep.name,
         "config": config.to_dict(),
         "seed": int(config.seed),
-        "brian_seed": prep.streams.brian_seed,
+        # a replica's draws come from its batch's generator (sleep_brian.replicas.batch_seed)
+        "brian_seed": (build or {}).get("batch_brian_seed", prep.streams.brian_seed),
         "device": config.device,
         "versions": versions(),
         "data": {
@@ -631,14 +672,22 @@ def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str
     :func:`sleep_brian.network.snapshot_plan`).
     """
     st = Streams.derive(model, seed) if streams is None else streams
-    with devices.target(device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
+    # The build cache's key: what this build's code depends on but the seed and the data (they
+    # change the few files holding array sizes and the seed, which make then recompiles); a new
+    # schedule shape starts from a build of the same model and lowering (its family).
+    cache_key = {"label": f"{model.name}, fresh build", "family": {"declaration": model.to_dict(), "lowering": lowering},
+                 "n_images": int(len(images)), "slot_steps": int(timeline.slot_steps),
+                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline))}  # fmt: skip
+    with devices.target(device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
         dev.seed(st.brian_seed)
         built = build_network(
             model, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering)
         )
         dev.run(built.net, timeline.duration, report="stderr" if progress else None)
-        arrays = _read_back(model, built, timeline, st.settle_rng)
+        (arrays,) = _read_back(model, built, [timeline], [st.settle_rng])
         timings = dict(dev.timings)
+    if isinstance(arrays, Exception):
+        raise arrays
     return arrays, timings
 
 
@@ -707,24 +756,37 @@ def build_key(config: RunConfig, pl: Plan | None = None) -> str:
     return store.config_key(shape)
 
 
-def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool = True, build_root=None, on_error=None):
-    """Run several configurations, compiling once where the device allows.
+def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool = True, build_root=None, on_error=None,
+             replicas: int | str = "auto", workers: int = 1):  # fmt: skip
+    """Run several configurations, as replicas of one simulation and compiling once where they can.
 
-    On cpp_standalone with brian2 >= 2.6 (:func:`devices.reuse_supported`), configurations with
-    the same :func:`build_key` share one compiled program: the seed, the images and the
-    connectivity of each run reach it through ``run_args``; every other case runs :func:`run`
-    per configuration. Results equal those of :func:`run` (tests/test_sweep.py).
+    Runs that share a model, device and lowering are simulated ``replicas`` at a time as one
+    network (:mod:`sleep_brian.replicas`; ``"auto"``: as many as
+    :func:`sleep_brian.replicas.choose_replicas` allows). Each replica's record equals in form
+    that of the run alone, with the same connectivity, data and protocol, but another sample of
+    the run's random draws; ``replicas=1`` gives exactly the runs of :func:`run`. Runs left
+    alone go on as before: on cpp_standalone with brian2 >= 2.6
+    (:func:`devices.reuse_supported`), configurations with the same :func:`build_key` share one
+    compiled program (their seed, images and connectivity reach it through ``run_args``); every
+    other case runs :func:`run` per configuration. Results then equal those of :func:`run`
+    (tests/test_sweep.py).
 
     Parameters
     ----------
     on_error : callable(config, exception), optional
         Called when a run fails; the others go on. Without it the exception propagates.
+    replicas : int or "auto"
+        Runs per simulation (at most; see :func:`sleep_brian.replicas.choose_replicas`).
+    workers : int
+        Processes sharing this machine's memory (a sweep's workers), for ``replicas="auto"``.
 
     Returns
     -------
     list
         A :class:`RunResult` (or, with ``on_error``, None for a failed run) per configuration.
     """
+    from sleep_brian import replicas as rep
+
     configs = list(configs)
     results: list = [None] * len(configs)
 
@@ -735,26 +797,63 @@ def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool =
 
     if not configs:
         return results
-    if not devices.reuse_supported(configs[0].device) or any(c.lowering != "timed_array" for c in configs):
+    if replicas != "auto" and (isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1):
+        raise ConfigError(f"replicas = {replicas!r}; expected a whole number >= 1 or 'auto'.")
+    alone = list(range(len(configs)))
+    if replicas != 1 and len(configs) > 1 and all(c.lowering != "network_operation" for c in configs):
+        preps: dict[int, _Prepared] = {}
         for k, c in enumerate(configs):
             try:
-                results[k] = run(c, out_dir=out_dir, overwrite=overwrite, progress=progress, build_root=build_root)
+                preps[k] = _prepare(c, out_dir, overwrite)
             except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
                 fail(k, exc)
-        return results
+        order = list(preps)
+        plist = [preps[k] for k in order]
+        n_rep = rep.choose_replicas(plist, configs[0].device, workers=workers) if replicas == "auto" else replicas
+        alone = []
+        for batch in rep.batches(plist, n_rep) if plist else []:
+            members = [order[n] for n in batch]
+            if len(members) == 1:
+                alone += members
+                continue
+            try:
+                outs = rep.run_replicas([preps[k] for k in members], out_dir=out_dir, overwrite=overwrite,
+                                        progress=progress, build_root=build_root)  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the batch failed: each of its runs fails
+                for k in members:
+                    fail(k, exc)
+                continue
+            for k, out in zip(members, outs):
+                if isinstance(out, Exception):
+                    fail(k, out)
+                else:
+                    results[k] = out
+    _run_alone(configs, sorted(alone), results, out_dir, overwrite, progress, build_root, fail)
+    return results
 
+
+def _run_alone(configs, members, results, out_dir, overwrite, progress, build_root, fail) -> None:
+    """Run ``configs[k]`` for k in ``members`` one simulation each, sharing builds where possible."""
+    if not members:
+        return
+    if not devices.reuse_supported(configs[members[0]].device) or any(configs[k].lowering != "timed_array" for k in members):
+        for k in members:
+            try:
+                results[k] = run(configs[k], out_dir=out_dir, overwrite=overwrite, progress=progress, build_root=build_root)
+            except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
+                fail(k, exc)
+        return
     preps: dict[int, _Prepared] = {}
-    for k, c in enumerate(configs):
+    for k in members:
         try:
-            preps[k] = _prepare(c, out_dir, overwrite)
+            preps[k] = _prepare(configs[k], out_dir, overwrite)
         except Exception as exc:  # noqa: BLE001
             fail(k, exc)
     groups: dict[str, list[int]] = {}
     for k, prep in preps.items():
         groups.setdefault(build_key(prep.config, prep.plan), []).append(k)
-    for key, members in groups.items():
-        _run_group(key, [preps[k] for k in members], results, members, out_dir, overwrite, progress, build_root, fail)
-    return results
+    for key, group in groups.items():
+        _run_group(key, [preps[k] for k in group], results, group, out_dir, overwrite, progress, build_root, fail)
 
 
 def _run_group(key, preps, results, members, out_dir, overwrite, progress, build_root, fail):
@@ -769,7 +868,9 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
 
     limit = {pw: min(p.streams.connectivity.n(pw) for p in preps) for pw in c0.model.pathway_names}
     try:
-        with devices.target(c0.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
+        cache_key = {"label": f"{c0.model.name}, reusable build", "build_key": key,
+                     "family": {"declaration": c0.model.to_dict(), "lowering": c0.lowering, "reusable": True}}  # fmt: skip
+        with devices.target(c0.device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
             dev.prepare_reuse()
             built = build_network(
                 c0.model, pl0.timeline, pl0.images, None, connectivity=first.streams.connectivity,
@@ -801,7 +902,8 @@ def _run_compiled(dev, built: BuiltNetwork, prep: _Prepared, out_dir, overwrite,
     timings = dev.run_compiled({built.data_arrays[n]: v for n, v in data.items()}, prep.streams.brian_seed)
     # The compiled network's handles, with this run's synapses and initial weights.
     w0 = initial_weight_values(model, conn)
-    view = dataclasses.replace(built, connectivity=conn, initial_weights=w0)
-    arrays = _read_back(model, view, prep.plan.timeline, prep.streams.settle_rng)
+    (arrays,) = _read_back(model, built, [prep.plan.timeline], [prep.streams.settle_rng], [conn], [w0])
     dev.discard_results()
+    if isinstance(arrays, Exception):
+        raise arrays
     return _finish(prep, arrays, timings, out_dir, overwrite, build=build_info)

@@ -73,16 +73,21 @@ __all__ = [
     "Pathway",
     "Model",
     "REGIME_VARIABLES",
+    "REPLICA_VARIABLES",
     "MODEL_DEFAULT",
 ]
 
 #: Variables the builder adds to every group (do not declare them yourself).
 REGIME_VARIABLES = ("sleep", "plastic", "sleep_clock")
+#: Variables the builder adds to every group of a network holding several replicas of a model
+#: (:func:`sleep_brian.network.build_replicas`): the replica a neuron belongs to, and its index
+#: within the replica.
+REPLICA_VARIABLES = ("replica", "local_i")
 #: Names the builder puts into namespaces; a declared parameter of the same name would be shadowed.
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
     "noise_sigma", "p_scale", "sgn", "w_lo", "w_hi", "last_sleep", "decay_exponent",
-    "normalize_schedule", "normalize_total",
+    "normalize_schedule", "normalize_total", "replica", "local_i", "sleep_clock_grid",
 }  # fmt: skip
 #: A pathway whose ``sleep_rule`` is this string uses the model's rule.
 MODEL_DEFAULT = "model"
@@ -137,7 +142,7 @@ def _check_params(owner: str, params: Mapping) -> None:
         raise ModelError(f"{owner}: params must be a dict of name -> value, got {type(params).__name__}.")
     for k, v in params.items():
         _check_name(f"{owner} parameter", k)
-        if k in _BUILDER_NAMES or k in REGIME_VARIABLES:
+        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES:
             raise ModelError(f"{owner}: parameter {k!r} clashes with a name the builder provides; rename it.")
         if isinstance(v, (int, float, np.number, b2.Quantity)) and not np.all(np.isfinite(np.asarray(v))):
             raise ModelError(f"{owner}: parameter {k} = {v!r} must be finite.")
@@ -200,7 +205,7 @@ class NeuronModel:
     def __post_init__(self):
         owner = f"NeuronModel {self.name or ''}".strip()
         names = _declared(owner, self.equations, "equations")
-        clash = names & set(REGIME_VARIABLES)
+        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES)
         if clash:
             raise ModelError(f"{owner}: declares {sorted(clash)}, which the builder adds to every group; remove them.")
         _check_params(owner, self.params)

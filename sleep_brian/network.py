@@ -19,6 +19,8 @@ generator, seeded by the caller through :func:`sleep_brian.devices.target`'s ``b
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -30,7 +32,7 @@ from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError, ModelError
-from sleep_brian.model import REGIME_VARIABLES, Model, NeuronModel, Pathway, Population
+from sleep_brian.model import REGIME_VARIABLES, REPLICA_VARIABLES, Model, NeuronModel, Pathway, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
@@ -41,6 +43,9 @@ __all__ = [
     "initial_weight_values",
     "normalize_schedule",
     "build_network",
+    "build_replicas",
+    "Replica",
+    "Layout",
     "snapshot_plan",
     "settle_weights",
     "regime_switcher",
@@ -224,6 +229,47 @@ class BuiltNetwork:
     #: The TimedArrays that hold a run's data (see :func:`run_data`), by name; with
     #: ``reusable=True`` a compiled build takes new values for all of them through ``run_args``.
     data_arrays: dict[str, b2.TimedArray] = field(default_factory=dict)
+    #: Where each replica lies (:func:`build_replicas`); one replica for :func:`build_network`.
+    layout: "Layout | None" = None
+
+
+@dataclass
+class Replica:
+    """One run's share of a network built for several (:func:`build_replicas`): its lowered
+    protocol, its images, its connections and (optionally) the weights it starts from."""
+
+    timeline: Timeline
+    images: np.ndarray
+    connectivity: Connectivity
+    initial_weights: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class Layout:
+    """Where each of ``k`` replicas of one model lies in the network built for all of them.
+
+    Replica r holds neurons ``[r * n, (r + 1) * n)`` of every group of per-replica size n, the
+    synapses ``synapse_starts[pw][r]:synapse_starts[pw][r + 1]`` of every pathway, and the
+    recorded synapses ``record_starts[pw][r]:record_starts[pw][r + 1]`` of the weight monitors.
+    """
+
+    k: int
+    sizes: dict[str, int]
+    synapse_starts: dict[str, np.ndarray]
+    record_starts: dict[str, np.ndarray] = field(default_factory=dict)
+    n_steps: tuple[int, ...] = ()
+
+    def neurons(self, group: str, r: int) -> slice:
+        n = self.sizes[group]
+        return slice(r * n, (r + 1) * n)
+
+    def synapses(self, pathway: str, r: int) -> slice:
+        s = self.synapse_starts[pathway]
+        return slice(int(s[r]), int(s[r + 1]))
+
+    def recorded(self, pathway: str, r: int) -> slice:
+        s = self.record_starts[pathway]
+        return slice(int(s[r]), int(s[r + 1]))
 
 
 def settle_weights(model: Model, pathway: str, w, last_sleep, clock_now, rng: np.random.Generator):
@@ -311,15 +357,21 @@ def _equations(pop: Population, single_clock: bool, sums: tuple = ()) -> b2.Equa
     return eqs + b2.Equations("\n".join(f"{v} : 1" for v in (*REGIME_VARIABLES, *sums)))
 
 
-def _sleep_clock_at(model: Model, timeline: Timeline, grid: int) -> b2.TimedArray:
-    """The sleep clock's value at the start of every ``grid``-th step, as a TimedArray.
+def _sleep_clock_at(model: Model, timelines: list, grid: int, n_steps: int) -> b2.TimedArray:
+    """The sleep clock's value at the start of every ``grid``-th step, as a TimedArray
+    (per replica, (n_points, K), when there are several timelines).
 
     The clock is a function of the schedule alone (it counts sleep steps), so code that may not
     read a neuron's ``sleep_clock`` (GeNN's host-side synaptic ``run_regularly``) reads this.
     """
-    step_sleep = np.repeat(timeline.sleep.astype(float), timeline.slot_steps)
-    at_step = np.concatenate([[0.0], np.cumsum(step_sleep)]) * _clock_tick(model)
-    return b2.TimedArray(at_step[::grid], dt=grid * model.dt, name="sleep_clock_grid")
+    columns = []
+    for tl in timelines:
+        step_sleep = np.repeat(tl.sleep.astype(float), tl.slot_steps)
+        step_sleep = np.concatenate([step_sleep, np.zeros(n_steps - len(step_sleep))])  # at rest after its end
+        at_step = np.concatenate([[0.0], np.cumsum(step_sleep)]) * _clock_tick(model)
+        columns.append(at_step[::grid])
+    values = columns[0] if len(columns) == 1 else np.stack(columns, axis=1)
+    return b2.TimedArray(values, dt=grid * model.dt, name="sleep_clock_grid")
 
 
 def regime_switcher(model: Model, timeline: Timeline, groups: dict, images: np.ndarray, p_scale: float) -> b2.NetworkOperation:
@@ -411,36 +463,108 @@ def build_network(
         recorded synapse indices stay below it.
     """
     _check_build(model, timeline, images, lowering)
-    images = np.asarray(images, dtype=float)
-    single = lowering == "single_clock"
     conn = connectivity if connectivity is not None else draw_connectivity(model, rng)
-    for pw in model.pathways:
-        if conn.n(pw.name) == 0:
-            raise ModelError(
-                f"pathway {pw.name!r} drew no synapses (p too small for its populations); raise p or remove the pathway."
-            )
+    run = Replica(timeline, np.asarray(images, dtype=float), conn, initial_weights)
+    return _build(model, [run], record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering,
+                  reusable=reusable, record_limit=record_limit)  # fmt: skip
+
+
+def build_replicas(
+    model: Model,
+    runs,
+    *,
+    record_weights: bool = True,
+    snapshot_budget: int = 8_000_000,
+    lowering: str = "timed_array",
+) -> BuiltNetwork:
+    """Build K independent replicas of ``model`` as one network: one compiled simulation.
+
+    Every group holds K times its declared size (replica r owns neurons ``[r n, (r + 1) n)``,
+    each with the constants ``replica`` = r and ``local_i``, its index within the replica), and
+    every pathway the K replicas' synapses, concatenated with per-replica offsets: no synapse
+    crosses replicas. Each replica reads its own column of the schedule (``sleep_schedule(t,
+    replica)``, ...), so replicas may differ in seed, data, sleep fraction or any other part of
+    the protocol; a replica whose protocol ends early rests (no input, no plasticity) until the
+    longest one ends. The fixed cost of a time step (one call per code object) is shared by all
+    K; the work per neuron and per synaptic event is not.
+
+    Per replica, the simulation is the one :func:`build_network` builds for that run alone: the
+    same connections, initial weights and schedule; with deterministic inputs (no random draws
+    during the run) the same spikes and weights, bit for bit (tests/test_replicas.py). Random
+    draws (input spikes, noise, stochastic decay) come from one generator for the whole network,
+    so with them a replica is a different sample of the same process. Weight snapshots fall on
+    a grid dividing every replica's sleep boundaries, with each replica recording the synapses
+    it would record alone (the snapshot budget holds per replica and pathway).
+
+    Parameters
+    ----------
+    model : Model
+        The model every replica runs.
+    runs : sequence of Replica
+        Per replica, its lowered protocol, images (spike probabilities per step) and connections.
+    record_weights, snapshot_budget, lowering
+        As in :func:`build_network` (the ``network_operation`` lowering runs one replica only).
+    """
+    runs = list(runs)
+    if not runs:
+        raise ConfigError("build_replicas needs at least one Replica.")
+    for r in runs:
+        if not isinstance(r, Replica):
+            raise ConfigError(f"build_replicas takes sleep_brian.network.Replica objects, got {type(r).__name__}.")
+        _check_build(model, r.timeline, r.images, lowering)
+    if len(runs) > 1 and lowering == "network_operation":
+        raise ConfigError("the network_operation lowering switches one schedule from Python; replicas need "
+                          "lowering='timed_array' or 'single_clock'.")  # fmt: skip
+    runs = [dataclasses.replace(r, images=np.asarray(r.images, dtype=float)) for r in runs]
+    return _build(model, runs, record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering)
+
+
+def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: int, lowering: str,
+           reusable: bool = False, record_limit: dict | None = None) -> BuiltNetwork:  # fmt: skip
+    """The builder behind :func:`build_network` (one replica) and :func:`build_replicas`."""
+    single = lowering == "single_clock"
+    k = len(runs)
+    for r in runs:
+        for pw in model.pathways:
+            if r.connectivity.n(pw.name) == 0:
+                raise ModelError(
+                    f"pathway {pw.name!r} drew no synapses (p too small for its populations); raise p or remove the pathway."
+                )
+    if reusable and k > 1:
+        raise ConfigError("a reusable build (run_args) serves one replica; build replicas fresh (reusable=False).")
     if single:
         b2.defaultclock.dt = model.dt  # GeNN allows one clock: everything runs on the default one
-    data = run_data(model, timeline, images, conn if reusable else None)
-    ctx = _Context(model, timeline, lowering, data, clock={} if single else {"dt": model.dt}, tick=_clock_tick(model))
+    if k == 1:
+        data = run_data(model, runs[0].timeline, runs[0].images, runs[0].connectivity if reusable else None)
+    else:
+        data = replica_data(model, [r.timeline for r in runs], [r.images for r in runs])
+    ctx = _Context(model, [r.timeline for r in runs], lowering, data, clock={} if single else {"dt": model.dt},
+                   tick=_clock_tick(model))  # fmt: skip
+    conns = [r.connectivity for r in runs]
+    starts = {pw.name: np.concatenate([[0], np.cumsum([c.n(pw.name) for c in conns])]).astype(np.int64)
+              for pw in model.pathways}  # fmt: skip
+    layout = Layout(k, dict(model.groups), starts, n_steps=tuple(r.timeline.n_steps for r in runs))
 
     groups = {model.inputs.name: _input_layer(ctx)}
     for pop in model.populations:
         groups[pop.name] = _population(ctx, pop)
     extra = []
     if lowering == "network_operation":
-        extra.append(regime_switcher(model, timeline, groups, images, ctx.p_scale))
+        extra.append(regime_switcher(model, runs[0].timeline, groups, runs[0].images, ctx.p_scale))
 
-    grid, frac = snapshot_plan(timeline, max((conn.n(pw.name) for pw in model.pathways), default=0), snapshot_budget)
-    record = record_weights and frac > 0
+    grid, fracs = _replica_snapshot_plan(model, runs, snapshot_budget)
+    record = record_weights and any(f > 0 for f in fracs)
     if single and record and any(model.rule_of(pw) for pw in model.pathways):
-        ctx.clock_grid = _sleep_clock_at(model, timeline, grid)
+        ctx.clock_grid = _sleep_clock_at(model, [r.timeline for r in runs], grid, ctx.n_steps)
     synapses, weight_monitors, weight_record, start_weights = {}, {}, {}, {}
     for pw in model.pathways:
-        S, start_weights[pw.name] = _pathway(ctx, pw, groups, conn, reusable, initial_weights, grid, record)
+        S, start_weights[pw.name] = _pathway(ctx, pw, groups, runs, reusable, grid, record)
         synapses[pw.name] = S
-        if record and conn.n(pw.name):
-            idx = record_index(conn.n(pw.name), frac, (record_limit or {}).get(pw.name))
+        if record:
+            parts = [record_index(c.n(pw.name), f, (record_limit or {}).get(pw.name)) + starts[pw.name][r]
+                     for r, (c, f) in enumerate(zip(conns, fracs))]  # fmt: skip
+            idx = np.concatenate(parts)
+            layout.record_starts[pw.name] = np.concatenate([[0], np.cumsum([len(p) for p in parts])])
             # when='start', order=-10: the state at the step boundary, before this step's
             # run_regularly updates, i.e. exactly the weights at the end of the previous phase.
             weight_monitors[pw.name] = b2.StateMonitor(
@@ -461,11 +585,85 @@ def build_network(
         spikes=spikes,
         weight_monitors=weight_monitors,
         weight_record=weight_record,
-        connectivity=conn,
+        connectivity=conns[0] if k == 1 else None,
         snapshot_steps=grid,
         initial_weights=start_weights,
         data_arrays=ctx.data_arrays,
+        layout=layout,
     )
+
+
+def _replica_snapshot_plan(model: Model, runs: list, budget: int) -> tuple[int, list[float]]:
+    """The snapshot grid shared by all replicas and the fraction of synapses each records.
+
+    The grid divides every replica's own grid (:func:`snapshot_plan`), so each replica's sleep
+    boundaries lie on it; each replica records the fraction it would record alone, so that the
+    budget holds per replica (memory grows with K: :func:`sleep_brian.experiment.choose_replicas`
+    accounts for it)."""
+    plans = [snapshot_plan(r.timeline, max((r.connectivity.n(pw.name) for pw in model.pathways), default=0), budget)
+             for r in runs]  # fmt: skip
+    if len(runs) == 1:
+        return plans[0][0], [plans[0][1]]
+    grid = 0
+    for g, _ in plans:
+        grid = math.gcd(grid, g)
+    if grid < MIN_SNAPSHOT_STEPS:
+        return grid, [0.0] * len(runs)
+    n_snaps = max(r.timeline.n_steps for r in runs) // grid + 1
+    fracs = [min(1.0, budget / max(1, n_snaps * max((r.connectivity.n(pw.name) for pw in model.pathways), default=0)))
+             for r in runs]  # fmt: skip
+    return grid, fracs
+
+
+def replica_data(model: Model, timelines: list, images: list) -> dict[str, np.ndarray]:
+    """The data of K replicas as the values of the TimedArrays that hold it (cf. :func:`run_data`).
+
+    ``images``: every replica's lookup table stacked (replica r's image k at row
+    ``offset_r + k``), plus one blank row; ``image_schedule``: (n_slots, K), the row on screen per
+    slot of the shared schedule and replica (the blank row where no image is shown and after a
+    replica's protocol has ended).
+    """
+    slot_steps, n_slots = _shared_slots(timelines)
+    table = np.vstack([*images, np.zeros((1, model.inputs.size))])
+    blank = len(table) - 1
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in images])])
+    shown = np.full((n_slots, len(timelines)), float(blank))
+    for r, tl in enumerate(timelines):
+        rows = np.where(tl.image == NO_IMAGE, blank, offsets[r] + tl.image).astype(float)
+        shown[: tl.n_steps // slot_steps, r] = np.repeat(rows, tl.slot_steps // slot_steps)
+    return {"images": table, "image_schedule": shown}
+
+
+def _shared_slots(timelines: list) -> tuple[int, int]:
+    """The slot (in steps) that divides every timeline's slot, and the number of such slots
+    until the longest timeline ends."""
+    slot = 0
+    for tl in timelines:
+        slot = math.gcd(slot, tl.slot_steps)
+    return slot, max(tl.n_steps for tl in timelines) // slot
+
+
+def _per_slot(timelines: list, values, fill: float = 0.0) -> np.ndarray:
+    """Per-slot arrays of K timelines (``values(tl)``) on their shared slots, as (n_slots, K),
+    ``fill`` after a timeline's end. Values are held over a timeline's slot, except where
+    ``values`` marks events (see :func:`_normalize_marks`)."""
+    slot, n_slots = _shared_slots(timelines)
+    out = np.full((n_slots, len(timelines)), float(fill))
+    for r, tl in enumerate(timelines):
+        out[: tl.n_steps // slot, r] = np.repeat(np.asarray(values(tl), dtype=float), tl.slot_steps // slot)
+    return out
+
+
+def _normalize_marks(timelines: list) -> np.ndarray:
+    """:func:`normalize_schedule` of K timelines on their shared slots: a mark on the first shared
+    slot of each marked slot only (a normalisation happens once per image boundary)."""
+    slot, n_slots = _shared_slots(timelines)
+    out = np.zeros((n_slots, len(timelines)))
+    for r, tl in enumerate(timelines):
+        marks = normalize_schedule(tl)
+        rep = tl.slot_steps // slot
+        out[np.flatnonzero(marks) * rep, r] = 1.0
+    return out
 
 
 def _check_build(model: Model, timeline: Timeline, images, lowering: str) -> None:
@@ -502,17 +700,31 @@ def _check_build(model: Model, timeline: Timeline, images, lowering: str) -> Non
         raise ConfigError(f"timeline dt {timeline.dt} differs from the model's dt {model.dt}; lower with dt=model.dt.")
 
 
+#: The schedule's TimedArrays, read as ``name(t)``; with replicas ``name(t, replica)``.
+_SCHEDULE_CALL = re.compile(r"\b(sleep_schedule|plastic_schedule|image_schedule|normalize_schedule|sleep_clock_grid)\(t\)")
+
+
 class _Context:
     """What every part of one build shares: the model, the schedule's TimedArrays, the clock."""
 
-    def __init__(self, model: Model, timeline: Timeline, lowering: str, data: dict, *, clock: dict, tick: float):
-        self.model, self.timeline, self.lowering, self.data = model, timeline, lowering, data
+    def __init__(self, model: Model, timelines: list, lowering: str, data: dict, *, clock: dict, tick: float):
+        self.model, self.timelines, self.lowering, self.data = model, timelines, lowering, data
+        self.k = len(timelines)
         self.single = lowering == "single_clock"
         self.clock, self.tick = clock, tick
-        slot = timeline.slot
+        if self.k == 1:
+            tl = timelines[0]
+            slot, sleep, plastic = tl.slot, tl.sleep.astype(float), tl.plastic.astype(float)
+        else:
+            steps, _ = _shared_slots(timelines)
+            slot = steps * model.dt
+            sleep = _per_slot(timelines, lambda tl: tl.sleep)  # 0 (awake, at rest) after a replica's end
+            plastic = _per_slot(timelines, lambda tl: tl.plastic)
+        self.slot = slot
+        self.n_steps = max(tl.n_steps for tl in timelines)
         self.schedules = {
-            "sleep_schedule": b2.TimedArray(timeline.sleep.astype(float), dt=slot, name="sleep_schedule"),
-            "plastic_schedule": b2.TimedArray(timeline.plastic.astype(float), dt=slot, name="plastic_schedule"),
+            "sleep_schedule": b2.TimedArray(sleep, dt=slot, name="sleep_schedule"),
+            "plastic_schedule": b2.TimedArray(plastic, dt=slot, name="plastic_schedule"),
         }
         # A blank row after the images is what "no image" (NO_IMAGE) shows.
         self.image_schedule = b2.TimedArray(data["image_schedule"], dt=slot, name="image_schedule")
@@ -525,16 +737,36 @@ class _Context:
         self.norm_table = None
         self.clock_grid = None
 
+    def code(self, code: str | None, side: str = "") -> str | None:
+        """``code`` reading the schedule as this build does: per replica (the column of the
+        replica of the neuron, or of the ``side`` neuron of a synapse) when there are several."""
+        if code is None or self.k == 1:
+            return code
+        code = _SCHEDULE_CALL.sub(lambda m: f"{m.group(1)}(t, replica{'_' + side if side else ''})", code)
+        return code.replace("* ms, i)", "* ms, local_i)")  # a pixel of the replica's own image
+
+    def add_layout(self, group: b2.NeuronGroup, n: int) -> None:
+        """Set the replica constants of a group holding K replicas of n neurons."""
+        if self.k > 1:
+            group.replica = np.repeat(np.arange(self.k), n)
+            group.local_i = np.tile(np.arange(n), self.k)
+
+
+def _replica_variables(k: int) -> str:
+    return "\n".join(f"{v} : integer (constant)" for v in REPLICA_VARIABLES) if k > 1 else ""
+
 
 def _input_layer(ctx: _Context) -> b2.NeuronGroup:
     """The Bernoulli input group: the image on screen while awake, nothing while asleep."""
     ns = dict(ctx.schedules, image_schedule=ctx.image_schedule, images=ctx.image_table, p_scale=ctx.p_scale,
               clock_tick=ctx.tick)  # fmt: skip
     model = ctx.model
-    inputs = b2.NeuronGroup(model.inputs.size, eq.INPUT_BERNOULLI, threshold="rand() < p", name=model.inputs.name,
-                            namespace=ns, **ctx.clock)  # fmt: skip
+    n = model.inputs.size
+    inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k), threshold="rand() < p",
+                            name=model.inputs.name, namespace=ns, **ctx.clock)  # fmt: skip
+    ctx.add_layout(inputs, n)
     if ctx.lowering in ("timed_array", "single_clock"):
-        inputs.run_regularly(eq.INPUT_STIMULUS_UPDATE, dt=ctx.timeline.slot)
+        inputs.run_regularly(ctx.code(eq.INPUT_STIMULUS_UPDATE), dt=ctx.slot)
     attach_step_code(inputs, model.dt, ctx.lowering, None)
     return inputs
 
@@ -543,9 +775,12 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
     """One declared population, with the regime variables, sleep noise and per-step code."""
     nm = pop.neuron
     sums = tuple(pw.sum_variable for pw in ctx.model.pathways if pw.normalize is not None and pw.target == pop.name)
+    eqs = _equations(pop, ctx.single, sums)
+    if ctx.k > 1:
+        eqs = eqs + b2.Equations(_replica_variables(ctx.k))
     g = b2.NeuronGroup(
-        pop.size,
-        _equations(pop, ctx.single, sums),
+        pop.size * ctx.k,
+        eqs,
         threshold=nm.threshold,
         reset=nm.reset,
         refractory=nm.refractory,
@@ -554,17 +789,18 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
         name=pop.name,
         **ctx.clock,
     )
+    ctx.add_layout(g, pop.size)
     for var, value in nm.initial.items():
         setattr(g, var, value)
-    attach_step_code(g, ctx.model.dt, ctx.lowering, step_code(nm, ctx.lowering))
+    attach_step_code(g, ctx.model.dt, ctx.lowering, ctx.code(step_code(nm, ctx.lowering)))
     return g
 
 
-def _pathway(ctx: _Context, pw: Pathway, groups: dict, conn: Connectivity, reusable: bool, initial_weights,
-             grid: int, record: bool) -> tuple[b2.Synapses, np.ndarray]:  # fmt: skip
+def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: bool, grid: int,
+             record: bool) -> tuple[b2.Synapses, np.ndarray]:  # fmt: skip
     """One declared pathway: its synapses with gating, the lazy sleep rule (and its catch-up
     before snapshots), normalisation, connections and initial weights. Returns the synapses and
-    the weights they start from."""
+    the weights they start from (all replicas', concatenated)."""
     model = ctx.model
     syn, rule = pw.synapse, model.rule_of(pw)
     consts = dict(syn.params, sgn=pw.sign)
@@ -591,43 +827,59 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, conn: Connectivity, reusa
         name=pw.name,
         **ctx.clock,
     )
+    conn = runs[0].connectivity
     if reusable:
         # The program creates the synapses from a 0/1 matrix that run_args can replace; the
         # generator visits pairs in the order of np.nonzero, so synapse k is the same.
         mask = b2.TimedArray(ctx.data[f"conn_{pw.name}"], dt=1 * b2.ms, name=f"conn_{pw.name}")
         ctx.data_arrays[mask.name] = mask
         S.connect(condition=f"conn_{pw.name}(i*ms, j) > 0.5", namespace={f"conn_{pw.name}": mask, "ms": b2.ms})
-    else:
+    elif len(runs) == 1:
         S.connect(i=conn.i[pw.name], j=conn.j[pw.name])
-    w_start = _initial_weights(ctx, pw, S, conn, reusable, initial_weights)
-    n_syn = conn.n(pw.name)
+    else:
+        # Replica r's neurons are offset by r times the group size: no synapse crosses replicas,
+        # and within a replica the synapses keep their order (so does every sum over them).
+        n_src, n_tgt = model.groups[pw.source], model.groups[pw.target]
+        S.connect(i=np.concatenate([r.connectivity.i[pw.name] + k * n_src for k, r in enumerate(runs)]),
+                  j=np.concatenate([r.connectivity.j[pw.name] + k * n_tgt for k, r in enumerate(runs)]))  # fmt: skip
+    w_start = _initial_weights(ctx, pw, S, runs, reusable)
     if pw.normalize is not None:
         if ctx.norm_table is None:
-            ctx.norm_table = b2.TimedArray(normalize_schedule(ctx.timeline), dt=ctx.timeline.slot, name="normalize_schedule")
+            marks = normalize_schedule(ctx.timelines[0]) if ctx.k == 1 else _normalize_marks(ctx.timelines)
+            ctx.norm_table = b2.TimedArray(marks, dt=ctx.slot, name="normalize_schedule")
         S.namespace.update(normalize_schedule=ctx.norm_table, normalize_total=float(pw.normalize))
         # 'after_groups': after this step's summation ('groups'), before any synapse acts.
-        S.run_regularly(NORMALIZE_CODE.replace("SUM", pw.sum_variable), dt=ctx.timeline.slot, when="after_groups",
-                        name=f"{pw.name}_normalize")  # fmt: skip
-        if rule is not None and ctx.timeline.spans_of("sleep") and not (record and n_syn):
+        S.run_regularly(ctx.code(NORMALIZE_CODE.replace("SUM", pw.sum_variable), "post"), dt=ctx.slot,
+                        when="after_groups", name=f"{pw.name}_normalize")  # fmt: skip
+        if rule is not None and any(tl.spans_of("sleep") for tl in ctx.timelines) and not record:
             # The sums must be of up-to-date weights: bring them up to date at the end of
             # every sleep (the snapshots below do it when weights are recorded).
             S.run_regularly(eq.for_side(decay_code, "post"), dt=grid * model.dt, when="start", order=-20)
-    if record and n_syn and rule is not None:
+    if record and rule is not None:
         # Bring every weight up to date before each snapshot (the decay is event-driven).
         if ctx.single:
             S.namespace["sleep_clock_grid"] = ctx.clock_grid
-            catch_up = decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)")
+            catch_up = ctx.code(decay_code.replace("SLEEP_CLOCK", "sleep_clock_grid(t)"), "pre")
         else:
             catch_up = eq.for_side(decay_code, "post")
         S.run_regularly(catch_up, dt=grid * model.dt, when="start", order=-20)
     return S, w_start
 
 
-def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, conn: Connectivity, reusable: bool,
-                     initial_weights) -> np.ndarray:  # fmt: skip
+def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, runs: list, reusable: bool) -> np.ndarray:
     """Set the synapses' starting weights (constant w0, drawn w_init, or given) and return them."""
+    if len(runs) > 1:
+        parts = []
+        for r in runs:
+            given = r.initial_weights is not None and pw.name in r.initial_weights
+            parts.append(_given_weights(pw, r) if given else initial_weight_values(ctx.model, r.connectivity)[pw.name])
+        w_start = np.concatenate(parts)
+        S.w = w_start
+        return w_start
+    run = runs[0]
+    conn = run.connectivity
     n_syn = conn.n(pw.name)
-    given = initial_weights is not None and pw.name in initial_weights
+    given = run.initial_weights is not None and pw.name in run.initial_weights
     if pw.w_init is not None and not given:
         # Random initial weights, drawn with numpy (draw_connectivity). A reusable build
         # reads them from a matrix that run_args can replace, like the connections.
@@ -644,13 +896,19 @@ def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, conn: Connectiv
     if given:
         if reusable:
             raise ConfigError("a reusable build starts from constant weights; initial_weights need a fresh build.")
-        w_init = np.asarray(initial_weights[pw.name], dtype=float)
-        if w_init.shape != (n_syn,):
-            raise ConfigError(f"initial_weights[{pw.name!r}] has shape {w_init.shape}; expected ({n_syn},).")
+        w_init = _given_weights(pw, run)
         S.w = w_init
         return w_init
     S.w = pw.initial_weight()  # a scalar, so that a reused build serves any synapse count
     return np.full(n_syn, pw.initial_weight())
+
+
+def _given_weights(pw: Pathway, run: Replica) -> np.ndarray:
+    n_syn = run.connectivity.n(pw.name)
+    w_init = np.asarray(run.initial_weights[pw.name], dtype=float)
+    if w_init.shape != (n_syn,):
+        raise ConfigError(f"initial_weights[{pw.name!r}] has shape {w_init.shape}; expected ({n_syn},).")
+    return w_init
 
 
 _CHECKED: set[str] = set()

@@ -245,6 +245,7 @@ def flatten(record: dict) -> dict:
     row["simulation_s"] = t.get("simulation_s")
     row["build_reused"] = bool(record.get("build", {}).get("reused"))
     row["build_directory"] = record.get("build", {}).get("directory")
+    row["build_replicas"] = int(record.get("build", {}).get("replicas", 1))  # runs simulated together
     return row
 
 

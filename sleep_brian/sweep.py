@@ -10,11 +10,13 @@ started again runs only what has no record yet and ends with the same table::
     run_sweep(spec, "results/digits")            # a LocalCluster with one worker per core
     run_sweep(spec, "results/digits", scheduler="tcp://head:8786")   # any Dask scheduler
 
-Runs that share a schedule (and so the same compiled code) form one task: on cpp_standalone
-with brian2 >= 2.6 the task compiles once and runs every member through ``run_args``
-(:func:`sleep_brian.experiment.run_many`). When there are fewer such groups than workers, groups
-are split so that no worker idles; each part then builds once. Every task builds in a fresh
-folder of its own.
+Runs that share a model, device and lowering form one task, which simulates them as replicas
+of a few networks (:mod:`sleep_brian.replicas`; ``replicas="auto"`` by default), whatever their
+sleep fractions and seeds. With ``replicas=1``, runs that share a schedule (and so the same
+compiled code) form one task instead: on cpp_standalone with brian2 >= 2.6 the task compiles
+once and runs every member through ``run_args`` (:func:`sleep_brian.experiment.run_many`).
+When there are fewer tasks than workers, tasks are split so that no worker idles. Every task
+builds in a fresh folder of its own.
 
 A run that raises is stored as a record with ``status: failed`` and its error; the other runs go
 on. A rerun skips failed runs unless ``retry_failed`` is set.
@@ -171,14 +173,20 @@ def pending(configs, out_dir, *, retry_failed: bool = False) -> list[RunConfig]:
     return todo
 
 
-def sweep_tasks(configs, n_workers: int) -> list[list[RunConfig]]:
-    """Group runs by schedule (one build each); split groups while there are fewer than workers."""
+def sweep_tasks(configs, n_workers: int, replicas: int | str = 1) -> list[list[RunConfig]]:
+    """Group runs into tasks; split groups while there are fewer than workers.
+
+    With ``replicas=1``, by schedule (one build each); otherwise by model, device and lowering
+    (:func:`sleep_brian.replicas.replica_key`), whose runs become replicas of a few simulations
+    whatever their sleep fractions."""
+    from sleep_brian.replicas import replica_key
     from sleep_brian.sg import SGConfig
 
     groups: dict[str, list[RunConfig]] = {}
     for c in configs:
         # an SG-SNN run compiles nothing: each is a task of its own
-        groups.setdefault(c.name() if isinstance(c, SGConfig) else schedule_key(c), []).append(c)
+        key = c.name() if isinstance(c, SGConfig) else schedule_key(c) if replicas == 1 else replica_key(c)
+        groups.setdefault(key, []).append(c)
     tasks = list(groups.values())
     if tasks and len(tasks) < n_workers:
         parts = math.ceil(n_workers / len(tasks))
@@ -206,8 +214,9 @@ def write_failure(out_dir, config: RunConfig, exc: BaseException, tb: str | None
     store.save(out_dir, config.name(), record, None, overwrite=True)
 
 
-def _run_task(configs: list[RunConfig], out_dir: str, build_root: str | None) -> int:
-    """One Dask task: run ``configs`` (one build where possible); return how many failed."""
+def _run_task(configs: list[RunConfig], out_dir: str, build_root: str | None, replicas: int | str = 1,
+              workers: int = 1) -> int:  # fmt: skip
+    """One Dask task: run ``configs`` (as replicas, or one build where possible); return how many failed."""
     failed = []
 
     def on_error(config, exc):
@@ -227,7 +236,8 @@ def _run_task(configs: list[RunConfig], out_dir: str, build_root: str | None) ->
                 on_error(c, exc)
     brian = [c for c in configs if not isinstance(c, SGConfig)]
     if brian:
-        run_many(brian, out_dir=out_dir, overwrite=True, progress=False, build_root=build_root, on_error=on_error)
+        run_many(brian, out_dir=out_dir, overwrite=True, progress=False, build_root=build_root, on_error=on_error,
+                 replicas=replicas, workers=workers)  # fmt: skip
     return len(failed)
 
 
@@ -289,6 +299,7 @@ def run_sweep(
     retry_failed: bool = False,
     build_root=None,
     progress: bool = True,
+    replicas: int | str = "auto",
 ) -> dict:
     """Run every run of ``spec`` (a :class:`SweepSpec` or a list of RunConfigs) that has no record.
 
@@ -306,6 +317,10 @@ def run_sweep(
         Run again the runs recorded as failed.
     build_root : path, optional
         Where builds go (default: the system temp dir); each task builds in its own sub-folder.
+    replicas : int or "auto"
+        Runs simulated together as replicas of one network (:func:`sleep_brian.experiment.run_many`);
+        ``"auto"`` chooses by target and memory (:func:`sleep_brian.replicas.choose_replicas`,
+        the memory shared by the workers), 1 runs each alone.
 
     Returns
     -------
@@ -334,7 +349,7 @@ def run_sweep(
     tasks: list = []
     if todo:
         workers = n_workers or (os.cpu_count() or 1)
-        tasks = sweep_tasks(todo, workers)
+        tasks = sweep_tasks(todo, workers, replicas)
         if scheduler is None:
             cluster = LocalCluster(
                 n_workers=min(workers, len(tasks)), threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -344,7 +359,8 @@ def run_sweep(
             cluster, client = None, Client(scheduler)
         try:
             futures = [
-                client.submit(_run_task, t, str(out_dir), None if build_root is None else str(build_root), pure=False)
+                client.submit(_run_task, t, str(out_dir), None if build_root is None else str(build_root), replicas,
+                              min(workers, len(tasks)), pure=False)  # fmt: skip
                 for t in tasks
             ]
             remaining = list(futures)

@@ -49,7 +49,7 @@ def _same_results(a: dict, b: dict) -> None:
 def test_run_many_reuses_one_build_and_matches_single_runs():
     # two seeds, two datasets: seed, connectivity, images and their order all change
     configs = [_tiny(0.25, 1), _tiny(0.25, 3, dataset="fashion-mnist")]
-    many = run_many(configs, progress=False)
+    many = run_many(configs, progress=False, replicas=1)
     builds = {r.record["build"]["directory"] for r in many}
     assert len(builds) == 1 and all(r.record["build"]["reused"] for r in many)
     assert [r.record["build"]["index"] for r in many] == [0, 1]
@@ -70,7 +70,7 @@ def test_run_many_reuses_one_build_and_matches_single_runs():
 def test_sweep_builds_once_per_schedule(tmp_path):
     """k = 6 runs over 2 schedules (sleep levels) and 3 seeds, one worker: exactly 2 builds."""
     configs = [_tiny(r, s) for r in (0.0, 0.5) for s in (1, 2, 3)]
-    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False)
+    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False, replicas=1)
     assert summary["ran"] == 6 and summary["failed"] == 0 and summary["tasks"] == 2
     df = store.load(tmp_path)
     assert len(df) == 6 and (df["status"] != "failed").all()
@@ -90,6 +90,23 @@ def test_sweep_tasks_split_only_to_fill_workers():
     # a split never mixes schedules
     for t in four:
         assert len({c.schedule.sleep_fraction for c in t}) == 1
+    # as replicas, one task holds every run of a model and device, whatever the sleep fraction
+    assert sorted(len(t) for t in sweep_tasks(configs, 1, "auto")) == [6]
+    assert sorted(len(t) for t in sweep_tasks(configs, 2, "auto")) == [3, 3]
+    mixed = configs + [_tiny(0.0, 1, device="cython")]
+    assert sorted(len(t) for t in sweep_tasks(mixed, 1, "auto")) == [1, 6]
+
+
+def test_sweep_runs_replicas_and_resumes(tmp_path):
+    """Four runs over two sleep levels as replicas of one numpy simulation; every record names
+    its batch, and a rerun finds nothing to do."""
+    configs = [_tiny(r, s, device="numpy") for r in (0.0, 0.5) for s in (1, 2)]
+    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False)
+    assert summary["ran"] == 4 and summary["failed"] == 0 and summary["tasks"] == 1
+    df = store.load(tmp_path)
+    assert len(df) == 4 and (df["status"] != "failed").all()
+    assert set(df["build_replicas"]) == {4}
+    assert run_sweep(configs, tmp_path, n_workers=1, progress=False)["ran"] == 0
 
 
 def test_spec_expands_and_rejects_bad_values():
