@@ -10,6 +10,8 @@
     sleep-brian sweep --datasets digits --sleep 0 0.1 0.2 --seeds 1 2 3 --out results/digits
     sleep-brian stats results/digits          # the table of a sweep, each level against sleep 0
     sleep-brian plot results/digits --out figures/
+    sleep-brian cache info       # the build cache of compiled programs: where, what, how big
+    sleep-brian cache clear      # empty it
 
 Every option is checked before anything is simulated; an error prints one line naming the
 problem and the fix, exits with status 2, and writes no record.
@@ -23,6 +25,7 @@ import sys
 from sleep_brian.argtypes import fraction as _fraction
 from sleep_brian.argtypes import positive_int as _positive_int
 from sleep_brian.argtypes import quantity as _quantity
+from sleep_brian.argtypes import replicas as _replicas
 from sleep_brian.argtypes import seed as _seed
 from sleep_brian.errors import SleepBrianError
 
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help="wake time between sleeps, e.g. 35s")
     w.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a LocalCluster)")
     w.add_argument("--workers", type=_positive_int, default=None, help="LocalCluster worker processes (default: one per core)")
+    w.add_argument("--replicas", type=_replicas, default="auto", help="runs simulated together as replicas of one network: a number, or auto (default: by target and memory; 1 runs each alone, reproducing sleep-brian run)")
     w.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
     w.add_argument("--out", required=True, help="folder of the sweep's records (resumes what is there)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--formats", nargs="+", choices=("png", "pdf"), default=["png", "pdf"], help="file formats (default: png pdf)")
 
     sub.add_parser("devices", help="list the Brian2 targets and whether they work here")
+    ca = sub.add_parser(
+        "cache",
+        help="the build cache of compiled standalone programs: show it (info) or empty it (clear)",
+        description="Compiled cpp_standalone / cuda_standalone programs are kept between runs, so that a "
+        "second run of the same model and schedule compiles (almost) nothing. Folder: $SLEEP_BRIAN_BUILD_CACHE, "
+        "else $XDG_CACHE_HOME/sleep-brian/builds; SLEEP_BRIAN_BUILD_CACHE=off turns it off.",
+    )
+    ca.add_argument("action", nargs="?", choices=("info", "clear"), default="info", help="info (default) or clear")
     sub.add_parser("models", help="list the built-in models, a line each")
     s = sub.add_parser("show", help="print the summary of a stored record")
     s.add_argument("record", help="a record folder written by `sleep-brian run`")
@@ -340,7 +352,8 @@ def _sweep(args) -> int:
         sg=sg,
         sg_device=args.sg_device,
     )
-    summary = run_sweep(spec, args.out, scheduler=args.scheduler, n_workers=args.workers, retry_failed=args.retry_failed, progress=not args.quiet)
+    summary = run_sweep(spec, args.out, scheduler=args.scheduler, n_workers=args.workers, retry_failed=args.retry_failed,
+                        progress=not args.quiet, replicas=args.replicas)  # fmt: skip
     print(
         f"sweep: {summary['total']} runs ({summary['skipped']} already recorded, {summary['ran']} run in "
         f"{summary['tasks']} tasks), {summary['failed']} failed; {summary['wall_s']:.0f} s"
@@ -348,6 +361,35 @@ def _sweep(args) -> int:
     if summary["total"] > summary["failed"]:
         print_stats(args.out)
     return 1 if summary["failed"] else 0
+
+
+def _cache(args) -> int:
+    """``sleep-brian cache info|clear``."""
+    import time
+    from pathlib import Path
+
+    from sleep_brian import build_cache as bc
+
+    if args.action == "clear":
+        out = bc.clear()
+        busy = f"; {out['busy']} in use by running processes, kept" if out["busy"] else ""
+        print(f"build cache: removed {out['removed']} entries ({bc.format_bytes(out['bytes'])}){busy}")
+        return 0
+    s = bc.info()
+    if not s["enabled"]:
+        print(f"build cache: off ({s['reason']}); unset {bc.CACHE_ENV} to turn it on")
+        return 0
+    print(f"build cache: {s['root']}  (set {bc.CACHE_ENV} to move it, or to off)")
+    print(
+        f"  {len(s['entries'])} entries, {bc.format_bytes(s['bytes'])}; limits {s['max_entries']} entries, "
+        f"{bc.format_bytes(s['max_bytes'])} ({bc.MAX_ENTRIES_ENV}, {bc.MAX_BYTES_ENV}), least recently used evicted first"
+    )
+    for e in s["entries"]:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["last_used"])) if e["last_used"] else "never"
+        state = "in use" if e["in_use"] else e["state"]
+        print(f"  {e['key'][:12]}/{Path(e['path']).name:<15}{state:<10}{bc.format_bytes(e['bytes']):>9}  "
+              f"last used {used}, {e['uses']} uses  {e['label']}")  # fmt: skip
+    return 0
 
 
 def _stats(args) -> int:
@@ -411,6 +453,8 @@ def main(argv=None) -> int:
             return 0
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "stats":
             return _stats(args)
         if args.command == "plot":

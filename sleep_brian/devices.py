@@ -25,6 +25,12 @@ Use :func:`target` as a context manager around building and running a network::
 
 It resets Brian2 to the runtime device on exit, so the next run starts clean.
 
+Given a ``cache_key`` (what the generated code depends on), cpp_standalone and cuda_standalone
+build in a persistent, locked folder of :mod:`sleep_brian.build_cache` instead of a fresh one:
+a second run with the same key regenerates the code there and ``make`` recompiles only what
+changed (nothing, for the same network). ``dev.timings["cache"]`` says ``hit``, ``miss`` or
+``off``, and ``recompiled`` how many objects were compiled.
+
 To compile once and run many times (sweeps; :func:`sleep_brian.experiment.run_many`)::
 
     with devices.target("cpp_standalone") as dev:
@@ -40,8 +46,12 @@ To compile once and run many times (sweeps; :func:`sleep_brian.experiment.run_ma
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import logging
 import os
+import platform
+import re
 import shutil
 import tempfile
 import time
@@ -50,6 +60,7 @@ from pathlib import Path
 
 import brian2 as b2
 
+from sleep_brian import build_cache
 from sleep_brian.errors import ConfigError, DeviceError
 
 __all__ = [
@@ -68,7 +79,11 @@ __all__ = [
     "genn_backend",
     "gpu_visible",
     "lowering_for",
+    "CACHEABLE",
+    "toolchain",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Environment variable from which a reusable standalone build reseeds Brian2's generators.
 SEED_ENV = "SLEEP_BRIAN_BRIAN_SEED"
@@ -110,6 +125,9 @@ def reuse_supported(name: str) -> bool:
 RUNTIME = ("numpy", "cython")
 STANDALONE = ("cpp_standalone", "genn", "cuda_standalone")
 DEVICES = RUNTIME + STANDALONE
+#: Targets whose builds the build cache keeps. Not genn: brian2genn regenerates and rebuilds
+#: GeNN's whole model on every run.
+CACHEABLE = ("cpp_standalone", "cuda_standalone")
 
 #: Environment variable that forces GeNN's backend: ``cpu`` or ``cuda`` (default: ``cuda`` when
 #: ``nvidia-smi`` lists a GPU, else ``cpu``).
@@ -257,7 +275,10 @@ def _configure_cuda(prefs, directory: Path) -> None:
         if versioned:
             own = directory / "_curand"
             own.mkdir(exist_ok=True)
-            (own / "libcurand.so").symlink_to(versioned[0])
+            link = own / "libcurand.so"
+            if link.is_symlink() or link.exists():  # a cached build folder has it already
+                link.unlink()
+            link.symlink_to(versioned[0])
             libs.insert(0, str(own))
     cb.extra_compile_args_nvcc = ["-w", "-use_fast_math", "-std=c++17", f"-I{inc}"]
     prefs.codegen.cpp.library_dirs = list(prefs.codegen.cpp.library_dirs) + libs
@@ -323,6 +344,8 @@ class Device:
     timings: dict = field(default_factory=dict)
     n_runs: int = 0
     genn_backend: str | None = None
+    #: The build cache entry this block builds in (:mod:`sleep_brian.build_cache`), if any.
+    cache: build_cache.Lease | None = None
 
     def seed(self, seed: int) -> None:
         """Seed Brian2's random numbers for the network built in this block.
@@ -363,7 +386,17 @@ class Device:
             if run_info is not None:
                 self.timings["simulation_s"] = float(run_info)
         elif self.standalone:
-            b2.device.build(directory=str(self.directory), compile=True, run=True, clean=False)
+            self._begin_build()
+            if self.name == "cpp_standalone":
+                # What build(run=True) does, in two steps: a cache entry is complete once it has
+                # compiled, whether or not the simulation then finishes.
+                b2.device.build(directory=str(self.directory), compile=True, run=False, clean=False)
+                self.timings["compile_s"] = time.perf_counter() - t1
+                self._end_build()
+                b2.device.run(directory=str(self.directory), with_output=True, run_args=[])
+            else:  # brian2cuda's run() has changed between releases: let its own build() call it
+                b2.device.build(directory=str(self.directory), compile=True, run=True, clean=False)
+                self._end_build()
             t2 = time.perf_counter()
             self.timings.update(codegen_s=t1 - t0, build_and_run_s=t2 - t1)
             run_info = getattr(b2.device, "_last_run_time", None)
@@ -372,6 +405,18 @@ class Device:
         else:
             self.timings.update(run_s=t1 - t0)
 
+    def _begin_build(self) -> None:
+        """Just before Brian2 writes the project: make ``main.cpp`` reproducible, and mark the
+        cache entry as being built (a process killed from here on leaves it to be rebuilt)."""
+        _canonical_main_queue(b2.device)
+        if self.cache is not None:
+            self.cache.begin()
+
+    def _end_build(self) -> None:
+        """After a successful compile: mark the cache entry complete, record what was compiled."""
+        if self.cache is not None:
+            self.cache.complete()
+            self.timings.update(self.cache.info())
 
     def prepare_reuse(self) -> None:
         """Make the program built in this block reusable; call before creating any object.
@@ -392,8 +437,10 @@ class Device:
         t0 = time.perf_counter()
         net.run(duration)
         t1 = time.perf_counter()
+        self._begin_build()
         b2.device.build(directory=str(self.directory), compile=True, run=False, clean=False)
         self.timings.update(codegen_s=t1 - t0, compile_s=time.perf_counter() - t1)
+        self._end_build()
 
     def run_compiled(self, values: dict, seed: int) -> dict:
         """Run the compiled program once with new TimedArray ``values`` and Brian2 ``seed``.
@@ -466,7 +513,7 @@ def quiet_codegen_warnings():
 
 @contextlib.contextmanager
 def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build: bool = False,
-           compile_only: bool = False):
+           compile_only: bool = False, cache_key=None):
     """Select device ``name`` for the duration of the block and reset Brian2 afterwards.
 
     Parameters
@@ -475,11 +522,21 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
         One of :data:`DEVICES`.
     build_root : path, optional
         Standalone targets build into a fresh sub-folder of this (default: the system temp dir),
-        so parallel runs never share a build directory.
+        so parallel runs never share a build directory. Giving it turns the build cache off.
     keep_build : bool
-        Keep the standalone build folder (default: delete it when the block ends).
+        Keep the standalone build folder (default: delete it when the block ends). Turns the
+        build cache off (the folder is the caller's).
     compile_only : bool
         Only :meth:`Device.compile` will be called (cuda_standalone on a machine without GPU).
+    cache_key : JSON-serialisable, optional
+        What the code generated in this block depends on besides the toolchain (e.g. the
+        model's declaration and the schedule's shape). Given, and for a target in
+        :data:`CACHEABLE`, the block builds in an entry of the persistent build cache that no
+        other process uses meanwhile (:func:`sleep_brian.build_cache.acquire`; the key also
+        holds :func:`toolchain`). In a dict key, ``"label"`` is shown by ``sleep-brian cache
+        info`` and ``"family"`` names a coarser key whose builds a new entry starts from. The
+        cache never fails a run: if its folder cannot be used, the block builds in a fresh
+        folder and says why in ``dev.timings["cache_reason"]``.
     """
     check_device(name, compile_only=compile_only)
     directory = None
@@ -491,17 +548,28 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
     old_loop_invariant = prefs.codegen.loop_invariant_optimisations
     old_cpp = {k: list(getattr(prefs.codegen.cpp, k)) for k in ("library_dirs", "runtime_library_dirs", "extra_compile_args_gcc")}
     backend = None
+    lease = None
+    cache_info = {}
+    entries = contextlib.ExitStack()
     try:
         if name in RUNTIME:
             b2.set_device("runtime")
             prefs.codegen.target = name
         else:
-            root = Path(build_root) if build_root is not None else Path(tempfile.gettempdir())
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"cannot create build folder {root}: {exc}") from exc
-            directory = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=root))
+            lease, cache_info = _cache_entry(name, cache_key, build_root, keep_build, entries)
+            if lease is not None:
+                directory = lease.project
+                # Brian2 names objects "name_1", "name_2"... while uncollected ones of an earlier
+                # network still hold "name": collect them, or the code of a second run in this
+                # process would differ by its names alone and compile in full.
+                gc.collect()
+            else:
+                root = Path(build_root) if build_root is not None else Path(tempfile.gettempdir())
+                try:
+                    root.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(f"cannot create build folder {root}: {exc}") from exc
+                directory = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=root))
             if name == "genn":
                 backend = genn_backend()
                 _select_genn(directory, backend)
@@ -513,13 +581,13 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
             # (an nvcc job takes GBs: unbounded make got it killed, docs/targets.md).
             jobs = min(os.cpu_count() or 2, 4) if name == "cuda_standalone" else os.cpu_count() or 2
             prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
-        yield Device(name=name, directory=directory, genn_backend=backend)
+        yield Device(name=name, directory=directory, genn_backend=backend, cache=lease, timings=dict(cache_info))
     finally:
         if name not in RUNTIME:
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
-            if directory is not None and not keep_build:
+            if directory is not None and not keep_build and lease is None:
                 shutil.rmtree(directory, ignore_errors=True)
         prefs.codegen.target = old_target
         prefs.devices.cpp_standalone.extra_make_args_unix = old_make_args
@@ -527,6 +595,160 @@ def target(name: str, *, build_root: str | os.PathLike | None = None, keep_build
         prefs.codegen.loop_invariant_optimisations = old_loop_invariant
         for k, v in old_cpp.items():
             setattr(prefs.codegen.cpp, k, v)
+        entries.close()  # after Brian2 has let go of the folder: clean up, unlock, evict
+
+
+def _cache_entry(name: str, cache_key, build_root, keep_build: bool, entries: contextlib.ExitStack):
+    """The build cache entry a standalone block builds in, or None; and what to record about it."""
+    why = None
+    if name not in CACHEABLE:
+        why = f"{name} is not cached (it rebuilds from scratch on every run)"
+    elif cache_key is None:
+        why = "no cache key given"
+    elif build_root is not None:
+        why = "build_root given: a fresh folder there"
+    elif keep_build:
+        why = "keep_build: a folder of the caller's own"
+    else:
+        why = build_cache.disabled_reason()
+    if why is not None:
+        return None, {"cache": "off", "cache_reason": why}
+    label = cache_key.get("label") if isinstance(cache_key, dict) else None
+    tools = toolchain(name)
+    key = {"toolchain": tools, "build": cache_key}
+    family = {"toolchain": tools, "family": cache_key["family"]} if isinstance(cache_key, dict) and "family" in cache_key else None
+    try:
+        lease = entries.enter_context(build_cache.acquire(key, label=f"{name}: {label}" if label else name, family=family))
+    except (build_cache.BuildCacheError, ConfigError) as exc:
+        logger.warning("sleep-brian: building without the build cache: %s", exc)
+        return None, {"cache": "off", "cache_reason": f"cache unusable: {exc}"}
+    return lease, lease.info()
+
+
+_NULL_CLOCK = re.compile(r"^\s*\w+\.add\(&\w+, NULL\);\s*$")
+
+
+def _sorted_null_clocks(lines: list) -> list:
+    """``lines`` with each run of ``net.add(&clock, NULL);`` lines sorted (see below)."""
+    out, run = [], []
+    for line in [*lines, None]:
+        if isinstance(line, str) and _NULL_CLOCK.match(line):
+            run.append(line)
+            continue
+        out.extend(sorted(run))
+        run = []
+        if line is not None:
+            out.append(line)
+    return out
+
+
+def _canonical_main_queue(device) -> None:
+    """Put the statements of Brian2's ``main`` that it emits in a random order in a fixed one.
+
+    Why: Brian2 resets the clocks, and adds clocks without code to the network, in the order of
+    a ``set`` of clocks hashed by object id, which changes from process to process. The program
+    does the same, but ``main.cpp`` reads differently and ``make`` recompiles it on every run.
+    Stores of constants into distinct array elements commute, so each run of them is sorted by
+    the element written (a run that writes one element twice keeps its order); a clock added
+    without a function only joins the network's set of clocks, so those lines are sorted too.
+    """
+    queue = getattr(device, "main_queue", None)
+    if not queue:
+        return
+    for k, entry in enumerate(queue):
+        if entry[0] == "run_network" and len(entry[1]) == 2 and isinstance(entry[1][1], list):
+            queue[k] = (entry[0], (entry[1][0], _sorted_null_clocks(entry[1][1])))
+    out, run = [], []
+
+    def flush():
+        targets = [(str(args[0]), str(args[1])) for _, args in run]
+        if len(set(targets)) == len(targets):
+            run.sort(key=lambda entry: (str(entry[1][0]), str(entry[1][1])))
+        out.extend(run)
+        run.clear()
+
+    for entry in queue:
+        if entry[0] == "set_by_single_value" and len(entry[1]) == 3:
+            run.append(entry)
+        else:
+            flush()
+            out.append(entry)
+    flush()
+    queue[:] = out
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_id() -> str:
+    """The C++ compiler ``make`` runs ($CXX, else g++) and the first line of its ``--version``."""
+    import subprocess
+
+    cxx = os.environ.get("CXX", "g++")
+    path = shutil.which(cxx.split()[0]) if cxx.strip() else None
+    if path is None:
+        return cxx
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return f"{os.path.realpath(path)}: {out.strip().splitlines()[0] if out.strip() else '?'}"
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_id() -> str:
+    """The CPU's model: Brian2 compiles with -march=native, so a binary is only safe on its CPU model."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "cpu model", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _gpu_models() -> list[str]:
+    """The GPUs nvidia-smi lists, without their serial UUIDs (what brian2cuda compiles for)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    import subprocess
+
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [re.sub(r"\s*\(UUID:[^)]*\)", "", line).strip() for line in out.splitlines() if line.strip()]
+
+
+def toolchain(name: str) -> dict:
+    """What a compiled program of target ``name`` depends on besides the network: the target,
+    Brian2's version (its templates), the compiler, the CPU model and the compiler preferences.
+
+    Part of every build cache key (:func:`target`). Two runs whose toolchains differ never
+    share a compiled program: a stale object from another compiler, or a ``-march=native``
+    binary from another CPU sharing a home folder, would not be safe.
+    """
+    cpp = {}
+    for k in ("compiler", "extra_compile_args", "extra_compile_args_gcc", "extra_compile_args_msvc", "extra_link_args",
+              "define_macros", "include_dirs", "library_dirs", "runtime_library_dirs", "libraries", "headers"):  # fmt: skip
+        try:
+            cpp[k] = repr(b2.prefs[f"codegen.cpp.{k}"])
+        except KeyError:
+            pass
+    out = {
+        "target": name,
+        "brian2": b2.__version__,
+        "compiler": _compiler_id(),
+        "machine": platform.machine(),
+        "cpu": _cpu_id(),
+        "codegen.cpp": cpp,
+        "openmp_threads": int(b2.prefs.devices.cpp_standalone.openmp_threads),
+    }
+    if name == "cuda_standalone":
+        import brian2cuda
+
+        out.update(brian2cuda=getattr(brian2cuda, "__version__", "?"), nvcc=_nvcc_version(),
+                   cuda_cc=os.environ.get(CUDA_CC_ENV), gpus=_gpu_models())  # fmt: skip
+    return out
 
 
 def _select_genn(directory: Path, backend: str) -> None:

@@ -1,7 +1,14 @@
 """Shared fixtures: Brian2 is reset to the runtime numpy target around every test."""
 
+import os
+import tempfile
+
 import brian2 as b2
 import pytest
+
+# Builds the tests cache go to a folder of this test session, not the user's ~/.cache (a test
+# that needs another cache folder sets the variable itself).
+os.environ.setdefault("SLEEP_BRIAN_BUILD_CACHE", tempfile.mkdtemp(prefix="sleep_brian_test_cache_"))
 
 
 @pytest.fixture(autouse=True)
