@@ -29,7 +29,7 @@ from pathlib import Path
 import brian2 as b2
 import numpy as np
 
-from sleep_brian import devices, metrics, readout, store
+from sleep_brian import devices, energy, metrics, readout, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError, SimulationError
@@ -43,6 +43,7 @@ from sleep_brian.network import (
     check_code,
     draw_connectivity,
     initial_weight_values,
+    raster_window,
     run_data,
     settle_weights,
 )
@@ -61,6 +62,8 @@ __all__ = [
     "Streams",
     "plan",
     "response_counts",
+    "span_counts",
+    "spike_recording",
     "versions",
     "stream",
     "STREAMS",
@@ -217,6 +220,23 @@ def plan(config: RunConfig) -> Plan:
     return Plan(x, y, fit_idx, test_idx, lower(phases, m.dt), data.source)
 
 
+def span_counts(arrays: dict, population: str, span) -> np.ndarray:
+    """Spike counts per shown image and neuron, (n_images, n_neurons), for one Wake/Test span,
+    from a run's cumulative counts per slot (``slot_counts_<population>``; equal to
+    :func:`response_counts` of its spikes)."""
+    cum, slot = arrays[f"slot_counts_{population}"], int(arrays["slot_steps"])
+    edges = span.start_step + np.arange(len(span.images) + 1) * span.steps_per_image
+    if np.any(edges % slot):
+        raise AssertionError(f"image boundaries of span {span.label!r} are not on the slot grid of {slot} steps")
+    return np.diff(cum[edges // slot], axis=0).astype(np.int32)
+
+
+def spikes_between(arrays: dict, population: str, start_step: int, stop_step: int) -> np.ndarray:
+    """Spikes per neuron of ``population`` in steps ``[start, stop)`` (both on the slot grid)."""
+    cum, slot = arrays[f"slot_counts_{population}"], int(arrays["slot_steps"])
+    return (cum[stop_step // slot] - cum[start_step // slot]).astype(np.int64)
+
+
 def response_counts(spike_i: np.ndarray, spike_step: np.ndarray, span, n_neurons: int) -> np.ndarray:
     """Spike counts per shown image and neuron, (n_images, n_neurons), for one Wake/Test span."""
     sel = (spike_step >= span.start_step) & (spike_step < span.stop_step)
@@ -264,6 +284,10 @@ def _read_back(model: Model, built: BuiltNetwork, timelines: list, rngs: list, c
     state = {f"{pop.name}.{var}": np.asarray(getattr(built.groups[pop.name], var)[:], dtype=float)
              for pop in model.populations for var in sorted(pop.neuron.variables)}  # fmt: skip
     clocks = np.asarray(built.groups[model.readout].sleep_clock[:], dtype=float)
+    # cumulative spike counts at every sample (slot start), then the final count
+    cum = {name: np.concatenate([np.asarray(mon.spike_count[:], dtype=np.int64),
+                                 np.asarray(built.groups[name].spike_count[:], dtype=np.int64)[:, None]], axis=1)
+           for name, mon in built.counts.items()}  # fmt: skip
     w_all, last_all, snaps = {}, {}, {}
     for pw, S in built.synapses.items():
         w_all[pw] = np.asarray(S.w[:], dtype=float)
@@ -295,6 +319,11 @@ def _read_back(model: Model, built: BuiltNetwork, timelines: list, rngs: list, c
             sel = (i >= sl.start) & (i < sl.stop) & (step < n_steps)  # a replica rests after its protocol
             out[f"spike_i_{name}"] = (i[sel] - sl.start).astype(np.int32)
             out[f"spike_step_{name}"] = step[sel]
+        tl = timelines[r]
+        cols = np.arange(len(tl.sleep) + 1) * (tl.slot_steps // built.count_steps)
+        for name, c in cum.items():
+            out[f"slot_counts_{name}"] = c[neurons[name], :][:, cols].T.astype(np.int32)  # (n_slots + 1, n)
+        out["slot_steps"] = np.array(tl.slot_steps)
         clock_now = float(clocks[neurons[model.readout].start])
         for pw in built.synapses:
             w = w_all[pw][syn[pw]]
@@ -346,26 +375,20 @@ def _keep_boundary_snapshots(model: Model, arrays: dict, timeline: Timeline) -> 
             del arrays[f"w_snap_{pw}"]
 
 
-#: Half-width, in seconds, of the spike window kept around the first wake->sleep transition.
-RASTER_HALF_WIDTH_S = 2.0
-
-
 def _keep_raster_window(model: Model, arrays: dict, timeline: Timeline) -> None:
     """Keep the spikes within RASTER_HALF_WIDTH_S of the first sleep's start (or of the end of
-    the first wake block when there is no sleep), for a raster across the transition."""
+    the first wake block when there is no sleep), for a raster across the transition
+    (:func:`sleep_brian.network.raster_window`; a run built with ``spikes="window"`` recorded
+    no others)."""
     sleeps, wakes = timeline.spans_of("sleep"), timeline.spans_of("wake")
-    if sleeps:
-        centre = sleeps[0].start_step
-    elif wakes:
-        centre = wakes[0].stop_step
-    else:
+    if not (sleeps or wakes):
         return
-    half = int(round(RASTER_HALF_WIDTH_S / float(timeline.dt)))
-    arrays["raster_window_steps"] = np.array([max(0, centre - half), centre, centre + half], dtype=np.int64)
+    lo, hi = raster_window([timeline])
+    arrays["raster_window_steps"] = np.array([lo, sleeps[0].start_step if sleeps else wakes[0].stop_step, hi], dtype=np.int64)
     for name in (p.name for p in model.populations):
         if f"spike_step_{name}" in arrays:
             st = arrays[f"spike_step_{name}"]
-            sel = (st >= centre - half) & (st < centre + half)
+            sel = (st >= lo) & (st < hi)
             arrays[f"raster_step_{name}"] = st[sel]
             arrays[f"raster_i_{name}"] = arrays[f"spike_i_{name}"][sel]
 
@@ -426,7 +449,7 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     ro, n_ro = m.readout, m.population(m.readout).size
     counts = []
     for span in tl.spans_of("wake"):
-        c = response_counts(arrays[f"spike_i_{ro}"], arrays[f"spike_step_{ro}"], span, n_ro)
+        c = span_counts(arrays, ro, span)
         counts.append(c)
         blocks.setdefault("t_s", []).append(span.stop_step * dt_s)
         rs = metrics.response_stats(c, pl.labels[span.images])
@@ -474,10 +497,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     tl, m = pl.timeline, config.model
     ro, n_ro = m.readout, m.population(m.readout).size
     pres_s = tl.spans_of("test")[0].steps_per_image * float(m.dt)  # as simulated (whole steps)
-    resp = {
-        span.label: response_counts(arrays[f"spike_i_{ro}"], arrays[f"spike_step_{ro}"], span, n_ro)
-        for span in tl.spans_of("test")
-    }
+    resp = {span.label: span_counts(arrays, ro, span) for span in tl.spans_of("test")}
     for label, counts in resp.items():
         arrays[f"counts_{label}"] = counts
     y_fit, y_test = pl.labels[pl.fit_idx], pl.labels[pl.test_idx]
@@ -538,6 +558,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         "accuracy": accuracy,
         "rates": rates,
         "population_rates": _population_rates(m, tl, arrays),
+        "energy": energy.estimate(m, tl, pl.images, arrays),
         "weights": weights,
         "flags": flags,
         "stability": stability,
@@ -561,13 +582,14 @@ def _population_rates(model: Model, tl: Timeline, arrays: dict) -> dict:
     dt_s = float(model.dt)
     out = {}
     for pop in model.populations:
-        steps = arrays[f"spike_step_{pop.name}"]
+        if f"slot_counts_{pop.name}" not in arrays:
+            continue  # a population that never spikes (no threshold)
         entry = {}
         for kind in ("wake", "sleep", "test"):
             spans = tl.spans_of(kind)
             n_steps = sum(s.stop_step - s.start_step for s in spans)
             if n_steps:
-                n = sum(int(((steps >= s.start_step) & (steps < s.stop_step)).sum()) for s in spans)
+                n = sum(int(spikes_between(arrays, pop.name, s.start_step, s.stop_step).sum()) for s in spans)
                 entry[kind] = n / (pop.size * n_steps * dt_s)
         out[pop.name] = entry
     return out
@@ -648,7 +670,7 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         **summary,
     }
     _keep_raster_window(config.model, arrays, pl.timeline)
-    for k in [k for k in arrays if k.startswith("spike_")]:
+    for k in [k for k in arrays if k.startswith(("spike_", "slot_counts_"))]:
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
     _keep_boundary_snapshots(config.model, arrays, pl.timeline)
     path = store.save(out_dir, prep.name, record, arrays, overwrite=overwrite) if out_dir is not None else None
@@ -660,16 +682,25 @@ def brian_seed(seed: int) -> int:
     return int(stream(seed, "brian").generate_state(1)[0] % (2**31 - 1))
 
 
+def spike_recording(device: str) -> str:
+    """What a run's spike monitors record on ``device``: the raster window only
+    (:data:`sleep_brian.network.SPIKE_RECORDING`) where the run can be split into parts (not on
+    GeNN, which runs once, nor on brian2cuda, whose run-time bookkeeping differs); every spike
+    elsewhere (the read-back keeps the window's)."""
+    return "window" if device in ("numpy", "cython", "cpp_standalone") else "all"
+
+
 def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
              lowering: str = "timed_array", build_root=None, progress: bool = False,
-             streams: Streams | None = None) -> tuple[dict, dict]:
+             streams: Streams | None = None, spikes: str = "all") -> tuple[dict, dict]:
     """Simulate a lowered protocol on a fresh network: the core of every run and protocol.
 
     Connectivity, the final decay catch-up and Brian2's generator derive from the master
     ``seed`` (:class:`Streams`; pass ``streams`` if they are derived already). Returns
-    ``(arrays, timings)``: spike trains per population (``spike_i_*``, ``spike_step_*``), initial and
-    final weights and connectivity per pathway, and weight snapshots (see
-    :func:`sleep_brian.network.snapshot_plan`).
+    ``(arrays, timings)``: spike trains per population (``spike_i_*``, ``spike_step_*``: every
+    spike, or with ``spikes="window"`` those of the raster window), cumulative spike counts per
+    slot (``slot_counts_*``), initial and final weights and connectivity per pathway, and weight
+    snapshots (see :func:`sleep_brian.network.snapshot_plan`).
     """
     st = Streams.derive(model, seed) if streams is None else streams
     # The build cache's key: what this build's code depends on but the seed and the data (they
@@ -677,13 +708,14 @@ def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str
     # schedule shape starts from a build of the same model and lowering (its family).
     cache_key = {"label": f"{model.name}, fresh build", "family": {"declaration": model.to_dict(), "lowering": lowering},
                  "n_images": int(len(images)), "slot_steps": int(timeline.slot_steps),
-                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline))}  # fmt: skip
+                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline)), "spikes": spikes}  # fmt: skip
     with devices.target(device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
         dev.seed(st.brian_seed)
         built = build_network(
-            model, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering)
-        )
-        dev.run(built.net, timeline.duration, report="stderr" if progress else None)
+            model, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering),
+            spikes=spikes,
+        )  # fmt: skip
+        dev.run(built, timeline.duration, report="stderr" if progress else None)
         (arrays,) = _read_back(model, built, [timeline], [st.settle_rng])
         timings = dict(dev.timings)
     if isinstance(arrays, Exception):
@@ -718,6 +750,7 @@ def run(
         build_root=build_root,
         progress=progress,
         streams=prep.streams,
+        spikes=spike_recording(config.device),
     )
     return _finish(prep, arrays, timings, out_dir, overwrite)
 
@@ -868,15 +901,15 @@ def _run_group(key, preps, results, members, out_dir, overwrite, progress, build
 
     limit = {pw: min(p.streams.connectivity.n(pw) for p in preps) for pw in c0.model.pathway_names}
     try:
-        cache_key = {"label": f"{c0.model.name}, reusable build", "build_key": key,
+        cache_key = {"label": f"{c0.model.name}, reusable build", "build_key": key, "spikes": spike_recording(c0.device),
                      "family": {"declaration": c0.model.to_dict(), "lowering": c0.lowering, "reusable": True}}  # fmt: skip
         with devices.target(c0.device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
             dev.prepare_reuse()
             built = build_network(
                 c0.model, pl0.timeline, pl0.images, None, connectivity=first.streams.connectivity,
-                reusable=True, record_limit=limit,
+                reusable=True, record_limit=limit, spikes=spike_recording(c0.device),
             )  # fmt: skip
-            dev.compile(built.net, pl0.timeline.duration)
+            dev.compile(built, pl0.timeline.duration)
             build_info = {"reused": True, "key": key, "directory": str(dev.directory), "n_runs": len(preps), **dev.timings}
             for pos, (k, prep) in enumerate(zip(members, preps)):
                 try:

@@ -83,6 +83,8 @@ REGIME_VARIABLES = ("sleep", "plastic", "sleep_clock")
 #: (:func:`sleep_brian.network.build_replicas`): the replica a neuron belongs to, and its index
 #: within the replica.
 REPLICA_VARIABLES = ("replica", "local_i")
+#: The variable in which the builder counts every spiking neuron's spikes.
+COUNT_VARIABLE = "spike_count"
 #: Names the builder puts into namespaces; a declared parameter of the same name would be shadowed.
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
@@ -142,7 +144,7 @@ def _check_params(owner: str, params: Mapping) -> None:
         raise ModelError(f"{owner}: params must be a dict of name -> value, got {type(params).__name__}.")
     for k, v in params.items():
         _check_name(f"{owner} parameter", k)
-        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES:
+        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES or k == COUNT_VARIABLE:
             raise ModelError(f"{owner}: parameter {k!r} clashes with a name the builder provides; rename it.")
         if isinstance(v, (int, float, np.number, b2.Quantity)) and not np.all(np.isfinite(np.asarray(v))):
             raise ModelError(f"{owner}: parameter {k} = {v!r} must be finite.")
@@ -205,7 +207,7 @@ class NeuronModel:
     def __post_init__(self):
         owner = f"NeuronModel {self.name or ''}".strip()
         names = _declared(owner, self.equations, "equations")
-        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES)
+        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE,))
         if clash:
             raise ModelError(f"{owner}: declares {sorted(clash)}, which the builder adds to every group; remove them.")
         _check_params(owner, self.params)

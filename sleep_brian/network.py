@@ -55,10 +55,37 @@ __all__ = [
     "record_index",
     "run_data",
     "check_code",
+    "raster_window",
+    "SPIKE_RECORDING",
+    "replica_data",
 ]
 
 #: How a protocol's schedule reaches the network (see :func:`build_network`).
 LOWERINGS = ("timed_array", "network_operation", "single_clock")
+
+#: What the spike monitors record: ``"all"``, every spike of the run; ``"window"``, the spikes
+#: within RASTER_HALF_WIDTH_S of the first sleep's start (the raster across the transition
+#: that records keep; :func:`raster_window`). Responses, rates and event counts come from the
+#: spike counts per slot, which every build records.
+SPIKE_RECORDING = ("all", "window")
+#: Half-width, in seconds, of the spike window kept around the first wake->sleep transition.
+RASTER_HALF_WIDTH_S = 2.0
+
+
+def raster_window(timelines: list) -> tuple[int, int] | None:
+    """The steps ``[start, stop)`` within RASTER_HALF_WIDTH_S of the first sleep's start (of
+    the end of the first wake block where there is no sleep): for several timelines, the
+    smallest window holding each one's."""
+    windows = []
+    for tl in timelines:
+        sleeps, wakes = tl.spans_of("sleep"), tl.spans_of("wake")
+        centre = sleeps[0].start_step if sleeps else wakes[0].stop_step if wakes else None
+        if centre is not None:
+            half = int(round(RASTER_HALF_WIDTH_S / float(tl.dt)))
+            windows.append((max(0, centre - half), centre + half))
+    if not windows:
+        return (0, 0)
+    return min(w[0] for w in windows), max(w[1] for w in windows)
 
 
 @dataclass
@@ -231,6 +258,42 @@ class BuiltNetwork:
     data_arrays: dict[str, b2.TimedArray] = field(default_factory=dict)
     #: Where each replica lies (:func:`build_replicas`); one replica for :func:`build_network`.
     layout: "Layout | None" = None
+    #: Per spiking population, the monitor of its cumulative spike count at every slot start.
+    counts: dict[str, b2.StateMonitor] = field(default_factory=dict)
+    #: Time steps per sample of ``counts``.
+    count_steps: int = 1
+    #: ``(start_step, stop_step)``: the spike monitors record only within it (``spikes="window"``).
+    spike_window: tuple[int, int] | None = None
+
+    def run(self, duration, report=None, report_period=10 * b2.second) -> None:
+        """Run the network for ``duration``: in one go, or, with a spike window, in three parts
+        with the spike monitors active in the middle one only (no cost outside the window).
+
+        On cpp_standalone the program's simulation time (``last_run_info``) is then the sum of
+        the three parts, as for one run."""
+        if self.spike_window is None:
+            self.net.run(duration, report=report, report_period=report_period)
+            return
+        total = int(round(float(duration / self.model.dt)))
+        a, b = (min(max(0, s), total) for s in self.spike_window)
+        parts = [(a, False), (b - a, True), (total - b, False)]
+        standalone = type(b2.get_device()).__name__ == "CPPStandaloneDevice"
+        if standalone:
+            b2.device.insert_code("main", "double _sleep_brian_run_time = 0.0;")
+        for steps, active in parts:
+            if steps <= 0:
+                continue
+            for mon in self.spikes.values():
+                mon.active = active
+            self.net.run(steps * self.model.dt, report=report, report_period=report_period)
+            if standalone:
+                b2.device.insert_code("main", "_sleep_brian_run_time += Network::_last_run_time;")
+        if standalone:
+            b2.device.insert_code("main", "Network::_last_run_time = _sleep_brian_run_time;")
+
+    @property
+    def objects(self):
+        return self.net.objects
 
 
 @dataclass
@@ -420,6 +483,7 @@ def build_network(
     connectivity: Connectivity | None = None,
     reusable: bool = False,
     record_limit: dict[str, int] | None = None,
+    spikes: str = "all",
 ) -> BuiltNetwork:
     """Build ``model`` for ``timeline`` on the currently selected Brian2 device.
 
@@ -461,12 +525,17 @@ def build_network(
     record_limit : dict, optional
         Per pathway, the smallest synapse count among the seeds a reusable build will serve;
         recorded synapse indices stay below it.
+    spikes : {"all", "window"}
+        What the spike monitors record (:data:`SPIKE_RECORDING`). Either way every population's
+        spikes are counted per slot of the schedule (``spike_count``, sampled by the
+        ``counts_<population>`` monitors), which is all that responses, rates and event counts
+        need.
     """
     _check_build(model, timeline, images, lowering)
     conn = connectivity if connectivity is not None else draw_connectivity(model, rng)
     run = Replica(timeline, np.asarray(images, dtype=float), conn, initial_weights)
     return _build(model, [run], record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering,
-                  reusable=reusable, record_limit=record_limit)  # fmt: skip
+                  reusable=reusable, record_limit=record_limit, spikes=spikes)  # fmt: skip
 
 
 def build_replicas(
@@ -476,6 +545,7 @@ def build_replicas(
     record_weights: bool = True,
     snapshot_budget: int = 8_000_000,
     lowering: str = "timed_array",
+    spikes: str = "all",
 ) -> BuiltNetwork:
     """Build K independent replicas of ``model`` as one network: one compiled simulation.
 
@@ -502,7 +572,7 @@ def build_replicas(
         The model every replica runs.
     runs : sequence of Replica
         Per replica, its lowered protocol, images (spike probabilities per step) and connections.
-    record_weights, snapshot_budget, lowering
+    record_weights, snapshot_budget, lowering, spikes
         As in :func:`build_network` (the ``network_operation`` lowering runs one replica only).
     """
     runs = list(runs)
@@ -516,12 +586,15 @@ def build_replicas(
         raise ConfigError("the network_operation lowering switches one schedule from Python; replicas need "
                           "lowering='timed_array' or 'single_clock'.")  # fmt: skip
     runs = [dataclasses.replace(r, images=np.asarray(r.images, dtype=float)) for r in runs]
-    return _build(model, runs, record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering)
+    return _build(model, runs, record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering,
+                  spikes=spikes)  # fmt: skip
 
 
 def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: int, lowering: str,
-           reusable: bool = False, record_limit: dict | None = None) -> BuiltNetwork:  # fmt: skip
+           reusable: bool = False, record_limit: dict | None = None, spikes: str = "all") -> BuiltNetwork:  # fmt: skip
     """The builder behind :func:`build_network` (one replica) and :func:`build_replicas`."""
+    if spikes not in SPIKE_RECORDING:
+        raise ConfigError(f"spikes = {spikes!r}; expected one of {', '.join(SPIKE_RECORDING)}.")
     single = lowering == "single_clock"
     k = len(runs)
     for r in runs:
@@ -572,20 +645,26 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
             )
             weight_record[pw.name] = idx
 
-    spikes = {pop.name: b2.SpikeMonitor(groups[pop.name], name=f"spikes_{pop.name}")
-              for pop in model.populations if pop.neuron.threshold is not None}  # fmt: skip
-    net = b2.Network(
-        *groups.values(), *synapses.values(), *spikes.values(), *weight_monitors.values(), *extra, name="sleep_net"
-    )
+    spiking = [pop.name for pop in model.populations if pop.neuron.threshold is not None]
+    # Counts per slot: at a slot's start, spike_count holds the spikes of every earlier step.
+    counts = {name: b2.StateMonitor(groups[name], "spike_count", record=True, dt=ctx.slot, when="start", order=-10,
+                                    name=f"counts_{name}") for name in spiking}  # fmt: skip
+    window = raster_window([r.timeline for r in runs]) if spikes == "window" else None
+    monitors = {name: b2.SpikeMonitor(groups[name], name=f"spikes_{name}") for name in spiking}
+    net = b2.Network(*groups.values(), *synapses.values(), *monitors.values(), *counts.values(),
+                     *weight_monitors.values(), *extra, name="sleep_net")  # fmt: skip
     return BuiltNetwork(
         model=model,
         net=net,
         groups=groups,
         synapses=synapses,
-        spikes=spikes,
+        spikes=monitors,
         weight_monitors=weight_monitors,
         weight_record=weight_record,
         connectivity=conns[0] if k == 1 else None,
+        counts=counts,
+        count_steps=int(round(float(ctx.slot / model.dt))),
+        spike_window=window,
         snapshot_steps=grid,
         initial_weights=start_weights,
         data_arrays=ctx.data_arrays,
@@ -778,11 +857,17 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
     eqs = _equations(pop, ctx.single, sums)
     if ctx.k > 1:
         eqs = eqs + b2.Equations(_replica_variables(ctx.k))
+    reset = nm.reset
+    if nm.threshold is not None:
+        # Spikes so far: sampled once per slot, it gives every count the readouts need without
+        # recording each spike (an integer, so exact however many).
+        eqs = eqs + b2.Equations("spike_count : integer")
+        reset = (reset or "").rstrip() + "\nspike_count += 1"
     g = b2.NeuronGroup(
         pop.size * ctx.k,
         eqs,
         threshold=nm.threshold,
-        reset=nm.reset,
+        reset=reset,
         refractory=nm.refractory,
         method=nm.method,
         namespace=neuron_namespace(nm, ctx.model.dt, ctx.tick, ctx.schedules),

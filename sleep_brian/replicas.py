@@ -146,10 +146,9 @@ def run_replicas(preps, *, out_dir=None, overwrite: bool = False, progress: bool
     lowering = devices.lowering_for(c0.device, c0.lowering)
     with devices.target(c0.device, build_root=build_root) as dev, devices.quiet_codegen_warnings():
         dev.seed(seed)
-        built = build_replicas(
-            model, [Replica(p.plan.timeline, p.plan.images, p.streams.connectivity) for p in preps], lowering=lowering
-        )
-        dev.run(built.net, longest * model.dt, report="stderr" if progress else None)
+        built = build_replicas(model, [Replica(p.plan.timeline, p.plan.images, p.streams.connectivity) for p in preps],
+                               lowering=lowering, spikes=ex.spike_recording(c0.device))  # fmt: skip
+        dev.run(built, longest * model.dt, report="stderr" if progress else None)
         arrays = ex._read_back(model, built, [p.plan.timeline for p in preps], [p.streams.settle_rng for p in preps],
                                [p.streams.connectivity for p in preps])  # fmt: skip
         timings = dict(dev.timings)
