@@ -76,6 +76,30 @@ def test_protocol_generates_and_compiles_for_cuda(tmp_path):
     print(f"compiled {len(sources)} CUDA code objects in {dev.timings['compile_s']:.0f} s")
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_cuda_missing()), reason=f"cannot compile for CUDA here: {_cuda_missing()}")
+def test_replicas_generate_and_compile_for_cuda(tmp_path):
+    """Three runs (other seeds and sleep fractions) as replicas of one CUDA simulation: the
+    per-replica schedule columns, image rows and sleep clocks through code generation and nvcc
+    (the same build runs on numpy in tests/test_replicas.py, single-clock lowering included)."""
+    from sleep_brian.experiment import Streams
+    from sleep_brian.network import Replica, build_replicas
+
+    runs = []
+    for seed, sleep in ((1, 0.2), (2, 0.4), (3, 0.0)):
+        config = RunConfig(model="paper-stochastic", schedule=SMALL.replace(sleep_fraction=sleep), seed=seed)
+        pl = plan(config)
+        runs.append(Replica(pl.timeline, pl.images, Streams.derive(config.model, seed).connectivity))
+    with devices.target("cuda_standalone", build_root=tmp_path, keep_build=True, compile_only=True) as dev:
+        dev.seed(1)
+        built = build_replicas(config.model, runs, lowering=devices.lowering_for("cuda_standalone"))
+        dev.compile(built.net, max(r.timeline.n_steps for r in runs) * config.model.dt)
+        directory = dev.directory
+    assert (directory / "main").exists(), "nvcc produced no program"
+    assert built.layout.k == 3 and len(built.groups["exc"]) == 600
+    print(f"compiled 3 replicas for CUDA in {dev.timings['compile_s']:.0f} s")
+
+
 @pytest.mark.cuda
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_cuda_missing(compile_only=False)), reason=f"no CUDA run here: {_cuda_missing(False)}")

@@ -146,3 +146,20 @@ def test_genn_run_agrees_with_cpp_standalone(tmp_path):
     # a seed is a seed on GeNN too
     again = run(RunConfig(device="genn", schedule=sched, control=False), progress=False, build_root=tmp_path)
     np.testing.assert_array_equal(again.arrays["counts_test"], out["genn"].arrays["counts_test"])
+
+
+@pytest.mark.genn
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_genn_missing()), reason=f"GeNN not available here: {_genn_missing()}")
+def test_genn_runs_replicas(tmp_path):
+    """Three runs as replicas of one GeNN simulation (the single-clock lowering with per-replica
+    schedule columns; the same build is checked bit for bit against solo runs on numpy in
+    tests/test_replicas.py): every replica gets a valid record with test responses."""
+    from sleep_brian.experiment import run_many
+
+    sched = ScheduleParams(n_train=20, n_fit=20, n_test=20, presentation=100 * ms, wake_block=1 * b2.second)
+    configs = [RunConfig(device="genn", schedule=sched.replace(sleep_fraction=f), seed=s, control=False)
+               for s, f in ((1, 0.2), (2, 0.4), (3, 0.0))]  # fmt: skip
+    out = run_many(configs, progress=False, build_root=tmp_path, replicas=3)
+    assert [r.record["build"]["replicas"] for r in out] == [3, 3, 3]
+    assert all(r.arrays["counts_test"].sum() > 0 for r in out)
