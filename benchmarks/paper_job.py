@@ -64,7 +64,7 @@ def cpp_sweep(configs, build_root) -> dict:
     from sleep_brian.experiment import run_many
 
     t0 = time.perf_counter()
-    results = run_many(configs, progress=False, build_root=build_root)
+    results = run_many(configs, progress=False, build_root=build_root, replicas=1)  # one build, run_args
     wall = time.perf_counter() - t0
     recs = [r.record for r in results]
     # The program's own loop time (std::clock: CPU time, which equals wall time for this single

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k in args.runs:
             t0 = time.perf_counter()
-            shared = run_many(configs(k), progress=False, build_root=tmp)
+            shared = run_many(configs(k), progress=False, build_root=tmp, replicas=1)
             t_shared = time.perf_counter() - t0
             t0 = time.perf_counter()
             separate = [run(c, progress=False, build_root=tmp) for c in configs(k)]
