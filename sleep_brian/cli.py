@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--wake-block", type=_quantity("second", "--wake-block"), default=None, help="wake time between sleeps, e.g. 35s")
     w.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a LocalCluster)")
     w.add_argument("--workers", type=_positive_int, default=None, help="LocalCluster worker processes (default: one per core)")
-    w.add_argument("--replicas", type=_replicas, default="auto", help="runs simulated together as replicas of one network: a number, or auto (default: by target and memory; 1 runs each alone, reproducing sleep-brian run)")
+    w.add_argument("--replicas", type=_replicas, default=1, help="runs simulated together as replicas of one network: a number, or auto (by target and memory); default 1: each alone, reproducing sleep-brian run and giving the same records after a resume")
     w.add_argument("--retry-failed", action="store_true", help="run again the runs recorded as failed")
     w.add_argument("--out", required=True, help="folder of the sweep's records (resumes what is there)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")

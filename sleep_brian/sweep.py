@@ -11,8 +11,8 @@ started again runs only what has no record yet and ends with the same table::
     run_sweep(spec, "results/digits", scheduler="tcp://head:8786")   # any Dask scheduler
 
 Runs that share a model, device and lowering form one task, which simulates them as replicas
-of a few networks (:mod:`sleep_brian.replicas`; ``replicas="auto"`` by default), whatever their
-sleep fractions and seeds. With ``replicas=1``, runs that share a schedule (and so the same
+of a few networks (:mod:`sleep_brian.replicas`; with ``replicas="auto"`` or a number), whatever their
+sleep fractions and seeds. With ``replicas=1`` (the default), runs that share a schedule (and so the same
 compiled code) form one task instead: on cpp_standalone with brian2 >= 2.6 the task compiles
 once and runs every member through ``run_args`` (:func:`sleep_brian.experiment.run_many`).
 When there are fewer tasks than workers, tasks are split so that no worker idles. Every task
@@ -299,7 +299,7 @@ def run_sweep(
     retry_failed: bool = False,
     build_root=None,
     progress: bool = True,
-    replicas: int | str = "auto",
+    replicas: int | str = 1,
 ) -> dict:
     """Run every run of ``spec`` (a :class:`SweepSpec` or a list of RunConfigs) that has no record.
 
@@ -320,7 +320,9 @@ def run_sweep(
     replicas : int or "auto"
         Runs simulated together as replicas of one network (:func:`sleep_brian.experiment.run_many`);
         ``"auto"`` chooses by target and memory (:func:`sleep_brian.replicas.choose_replicas`,
-        the memory shared by the workers), 1 runs each alone.
+        the memory shared by the workers). The default, 1, runs each alone: a replica's random
+        draws depend on its batch, and a resumed sweep batches its remaining runs anew, so only
+        runs done alone give the same records whether or not the sweep was interrupted.
 
     Returns
     -------

@@ -101,12 +101,12 @@ def test_sweep_runs_replicas_and_resumes(tmp_path):
     """Four runs over two sleep levels as replicas of one numpy simulation; every record names
     its batch, and a rerun finds nothing to do."""
     configs = [_tiny(r, s, device="numpy") for r in (0.0, 0.5) for s in (1, 2)]
-    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False)
+    summary = run_sweep(configs, tmp_path, n_workers=1, progress=False, replicas="auto")
     assert summary["ran"] == 4 and summary["failed"] == 0 and summary["tasks"] == 1
     df = store.load(tmp_path)
     assert len(df) == 4 and (df["status"] != "failed").all()
     assert set(df["build_replicas"]) == {4}
-    assert run_sweep(configs, tmp_path, n_workers=1, progress=False)["ran"] == 0
+    assert run_sweep(configs, tmp_path, n_workers=1, progress=False, replicas="auto")["ran"] == 0
 
 
 def test_spec_expands_and_rejects_bad_values():

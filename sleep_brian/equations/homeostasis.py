@@ -56,6 +56,88 @@ last_sleep = SLEEP_CLOCK
 """
 
 
+#: The same two rules, skipping their arithmetic where nothing is owed. During wake every event has
+#: n = 0, where both rules above compute exactly ``w * 1``: ``lam ** 0`` and ``x ** 0`` are 1, and
+#: the stochastic exponent is a sum of two zeros. ``factor_owed(n, f)`` is ``f``, or 1 without
+#: evaluating ``f`` where n = 0 (a C++ conditional; see :data:`sleep_brian.sleep_rules.FACTOR_OWED`),
+#: so these compute the same numbers as the rules above, at the cost of one comparison per event
+#: while awake instead of two powers (power law) or a log, two powers, a square root and an exp
+#: (stochastic). Only the stochastic rule's ``randn()`` is still drawn at every event, in a
+#: statement of its own, so that the random stream is the one above. Bit for bit: the power law
+#: on numpy and C++; the stochastic rule on numpy, while in C++ compiled with -ffast-math the
+#: conditional changes which products the compiler fuses into FMAs (one rounding per decay step,
+#: relative <= ~1.3e-15 measured; see :func:`sleep_brian.sleep_rules.stochastic`).
+POWER_LAW_DECAY_SKIP_IDLE = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, (w / w_tar) ** (decay_exponent - 1))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+#: (See :data:`POWER_LAW_DECAY_SKIP_IDLE`.) ``decay_noise`` (1): this event's N(0, 1) draw.
+STOCHASTIC_DECAY_SKIP_IDLE = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+decay_noise = randn()
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, exp(log(w / w_base) * (decay_exponent - 1) + sigma_log * sqrt(1 - decay_exponent ** 2) * decay_noise))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+#: The stochastic rule drawing its noise only where it acts: ``randn_where(n)`` is a N(0, 1) draw
+#: where n != 0 and 0 (no draw) where n = 0 (:data:`sleep_brian.sleep_rules.RANDN_WHERE`). The
+#: process is the same, but a wake event no longer consumes a number of the shared random
+#: stream, so every later draw (input spikes, membrane noise, decay) shifts: the same results in
+#: distribution, not bit for bit (tests/test_cheap_events.py).
+STOCHASTIC_DECAY_DRAW_OWED = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+decay_noise = randn_where(SLEEP_CLOCK - last_sleep)
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, exp(log(w / w_base) * (decay_exponent - 1) + sigma_log * sqrt(1 - decay_exponent ** 2) * decay_noise))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+
+#: The same two rules, skipping their arithmetic where nothing is owed. During wake every event has
+#: n = 0, where both rules above compute exactly ``w * 1``: ``lam ** 0`` and ``x ** 0`` are 1, and
+#: the stochastic exponent is a sum of two zeros. ``factor_owed(n, f)`` is ``f``, or 1 without
+#: evaluating ``f`` where n = 0 (a C++ conditional; see :data:`sleep_brian.sleep_rules.FACTOR_OWED`),
+#: so these compute the same numbers as the rules above, at the cost of one comparison per event
+#: while awake instead of two powers (power law) or a log, two powers, a square root and an exp
+#: (stochastic). Only the stochastic rule's ``randn()`` is still drawn at every event, in a
+#: statement of its own, so that the random stream is the one above. Bit for bit: the power law
+#: on numpy and C++; the stochastic rule on numpy, while in C++ compiled with -ffast-math the
+#: conditional changes which products the compiler fuses into FMAs (one rounding per decay step,
+#: relative <= ~1.3e-15 measured; see :func:`sleep_brian.sleep_rules.stochastic`).
+POWER_LAW_DECAY_SKIP_IDLE = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, (w / w_tar) ** (decay_exponent - 1))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+#: (See :data:`POWER_LAW_DECAY_SKIP_IDLE`.) ``decay_noise`` (1): this event's N(0, 1) draw.
+STOCHASTIC_DECAY_SKIP_IDLE = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+decay_noise = randn()
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, exp(log(w / w_base) * (decay_exponent - 1) + sigma_log * sqrt(1 - decay_exponent ** 2) * decay_noise))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+#: The stochastic rule drawing its noise only where it acts: ``randn_where(n)`` is a N(0, 1) draw
+#: where n != 0 and 0 (no draw) where n = 0 (:data:`sleep_brian.sleep_rules.RANDN_WHERE`). The
+#: process is the same, but a wake event no longer consumes a number of the shared random
+#: stream, so every later draw (input spikes, membrane noise, decay) shifts: the same results in
+#: distribution, not bit for bit (tests/test_cheap_events.py).
+STOCHASTIC_DECAY_DRAW_OWED = """
+decay_exponent = factor_owed(SLEEP_CLOCK - last_sleep, lam ** (SLEEP_CLOCK - last_sleep))
+decay_noise = randn_where(SLEEP_CLOCK - last_sleep)
+w = w * factor_owed(SLEEP_CLOCK - last_sleep, exp(log(w / w_base) * (decay_exponent - 1) + sigma_log * sqrt(1 - decay_exponent ** 2) * decay_noise))
+w = clip(w, w_lo, w_hi)
+last_sleep = SLEEP_CLOCK
+"""
+
+
 def for_side(code: str, side: str) -> str:
     """Return ``code`` reading the sleep clock of the ``'pre'`` or ``'post'`` neuron."""
     if side not in ("pre", "post"):
