@@ -32,15 +32,6 @@ from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
 from sleep_brian import sleep_rules
-from sleep_brian.equations.neurons import LIF_SPIKE_TIME, LIF_SPIKE_TIME_RESET, NEVER_SPIKED
-from sleep_brian.equations.synapses import (
-    STDP_NEURON_TRACES_MODEL,
-    STDP_NEURON_TRACES_ON_POST,
-    STDP_NEURON_TRACES_ON_PRE,
-    STDP_POST_NEURON_TRACE_MODEL,
-    STDP_POST_NEURON_TRACE_ON_POST,
-    STDP_POST_NEURON_TRACE_ON_PRE,
-)
 from sleep_brian.errors import ConfigError
 from sleep_brian.model import Bernoulli, InputLayer, Model, NeuronModel, Noise, Pathway, Population, SynapseModel
 from sleep_brian.params import InputParams, ScheduleParams, SleepParams, STDPParams, _positive, _Validated, qty
@@ -51,7 +42,6 @@ __all__ = [
     "ConnectivityParams",
     "PaperParams",
     "PATHWAYS",
-    "TRACES",
     "lif_neuron",
     "stdp_synapse",
     "declare",
@@ -64,9 +54,6 @@ __all__ = [
 
 #: The four plastic pathways of the paper's network, in the order their connections are drawn.
 PATHWAYS = ("input_e", "e_e", "e_i", "i_e")
-
-#: Where the STDP traces may live (:attr:`PaperParams.traces`).
-TRACES = ("synapse", "neuron")
 
 
 @dataclass(frozen=True)
@@ -152,10 +139,6 @@ class PaperParams(_Validated):
     input: InputParams = field(default_factory=InputParams)
     dt: b2.Quantity = qty(1 * b2.ms, "ms", doc="simulation time step (paper: 1 ms)")
     method: str = "euler"
-    #: Where the STDP traces live: ``"synapse"`` (default: each synapse keeps its two traces) or
-    #: ``"neuron"`` (each neuron keeps its spike times and a synapse only its weight; the same
-    #: rule, to rounding: see :func:`stdp_synapse`).
-    traces: str = "synapse"
 
     def _validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -165,8 +148,6 @@ class PaperParams(_Validated):
                     f"PaperParams.{f.name} must be a {type(want).__name__}, got {type(getattr(self, f.name)).__name__}."
                 )
         _positive(self, "dt")
-        if self.traces not in TRACES:
-            raise ConfigError(f"PaperParams.traces = {self.traces!r}; expected one of {', '.join(TRACES)}.")
         if self.method not in ("euler", "exact", "rk2", "rk4", "heun"):
             raise ConfigError(f"PaperParams.method = {self.method!r}; expected 'euler' (paper) or 'exact'.")
         # (method='exact' with tau_m == tau_syn is solved in its degenerate form: see lif_neuron.)
@@ -193,44 +174,19 @@ def lif_neuron(params: PaperParams) -> NeuronModel:
         equations = word_substitute(eq.LIF_ADAPTIVE, {"tau_syn": "tau_m"})
     constants = {k: getattr(n, k) for k in ("tau_m", "tau_syn", "R", "v_rest", "v_reset", "v_min", "v_max",
                                             "v_th0", "th_min", "th_max", "tau_a", "delta_a")}  # fmt: skip
-    reset, refractory, initial = eq.LIF_RESET, False, {"v": n.v_rest}
-    if params.traces == "neuron":
-        # The spike times that per-neuron STDP traces read (equations.neurons.LIF_SPIKE_TIME):
-        # t_last from the reset, Brian2's lastspike from a refractory period of 0 ms.
-        equations = equations.rstrip() + "\n" + LIF_SPIKE_TIME
-        reset = reset.rstrip() + "\n" + LIF_SPIKE_TIME_RESET
-        refractory, initial = 0 * b2.ms, {**initial, "t_last": NEVER_SPIKED * b2.second}
     return NeuronModel(
-        equations, threshold=eq.LIF_THRESHOLD, reset=reset, refractory=refractory, params=constants,
-        method=params.method, sleep_noise=Noise("v", n.noise_sd, n.noise_dt_ref), clip={"v": ("v_min", "v_max")},
-        initial=initial, name="lif_adaptive",
+        equations, threshold=eq.LIF_THRESHOLD, reset=eq.LIF_RESET, params=constants, method=params.method,
+        sleep_noise=Noise("v", n.noise_sd, n.noise_dt_ref), clip={"v": ("v_min", "v_max")},
+        initial={"v": n.v_rest}, name="lif_adaptive",
     )  # fmt: skip
 
 
-def stdp_synapse(params: PaperParams, *, presynaptic_times: bool = True) -> SynapseModel:
-    """Nearest-spike pair STDP (causal or the authors' reversed rule) delivering current to I_syn.
-
-    With ``params.traces == "neuron"`` the traces are read from the neurons' spike times
-    (:data:`~sleep_brian.equations.synapses.STDP_NEURON_TRACES_ON_PRE`; both groups must be
-    :func:`lif_neuron` groups with the same setting), or, with ``presynaptic_times=False`` (a
-    presynaptic group without spike times: the input layer), only the postsynaptic one, the
-    presynaptic trace staying on the synapse. The rule is the same; the numbers agree with the
-    per-synapse traces to rounding (a trace that the per-synapse form multiplies up from several
-    pieces is one exponential here), so spikes agree unless a membrane potential lands within
-    rounding of its threshold (measured in tests/test_cheap_events.py).
-    """
+def stdp_synapse(params: PaperParams) -> SynapseModel:
+    """Nearest-spike pair STDP (causal or the authors' reversed rule) delivering current to I_syn."""
     q_syn = float(params.neuron.syn_dt_ref / params.neuron.tau_syn)
-    if params.traces == "synapse":
-        strings, name = (eq.STDP_MODEL, eq.STDP_ON_PRE, eq.STDP_ON_POST), f"stdp_{params.stdp.rule}"
-    elif presynaptic_times:
-        strings = (STDP_NEURON_TRACES_MODEL, STDP_NEURON_TRACES_ON_PRE, STDP_NEURON_TRACES_ON_POST)
-        name = f"stdp_{params.stdp.rule}_neuron_traces"
-    else:
-        strings = (STDP_POST_NEURON_TRACE_MODEL, STDP_POST_NEURON_TRACE_ON_PRE, STDP_POST_NEURON_TRACE_ON_POST)
-        name = f"stdp_{params.stdp.rule}_post_neuron_trace"
-    model, on_pre, on_post = strings
     return SynapseModel(
-        model, on_pre=on_pre, on_post=on_post, params={**eq.stdp_constants(params.stdp), "q_syn": q_syn}, name=name,
+        eq.STDP_MODEL, on_pre=eq.STDP_ON_PRE, on_post=eq.STDP_ON_POST,
+        params={**eq.stdp_constants(params.stdp), "q_syn": q_syn}, name=f"stdp_{params.stdp.rule}",
     )  # fmt: skip
 
 
@@ -240,11 +196,10 @@ def declare(params: PaperParams | None = None, *, name: str = "paper", schedule:
     p = params or PaperParams()
     c, s = p.connectivity, p.stdp
     lif, stdp = lif_neuron(p), stdp_synapse(p)
-    from_inputs = stdp_synapse(p, presynaptic_times=False)  # the input layer keeps no spike times
     exc, inh = (s.w_min_exc, s.w_max_exc), (s.w_min_inh, s.w_max_inh)
     reciprocal = "e_i" if c.remove_reciprocal_ie and c.e_i.p > 0 else None
     pathways = [
-        Pathway("input_e", "inputs", "exc", from_inputs, Bernoulli(c.input_e.p), w0=c.input_e.w0, bounds=exc),
+        Pathway("input_e", "inputs", "exc", stdp, Bernoulli(c.input_e.p), w0=c.input_e.w0, bounds=exc),
         Pathway("e_e", "exc", "exc", stdp, Bernoulli(c.e_e.p, allow_self=False), w0=c.e_e.w0, bounds=exc),
         Pathway("e_i", "exc", "inh", stdp, Bernoulli(c.e_i.p), w0=c.e_i.w0, bounds=exc),
         Pathway("i_e", "inh", "exc", stdp, Bernoulli(c.i_e.p, exclude_reciprocal_of=reciprocal), w0=c.i_e.w0,

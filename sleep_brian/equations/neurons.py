@@ -71,21 +71,3 @@ plastic : 1
 INPUT_STIMULUS_UPDATE = REGIME_UPDATE + """
 p = p_scale * (1 - sleep) * images(image_schedule(t) * ms, i)
 """
-
-#: For STDP traces kept by the neurons (:data:`~sleep_brian.equations.synapses.STDP_NEURON_TRACES_ON_PRE`):
-#: ``t_last`` (second): the neuron's last spike time as the synapses of a step see it, i.e.
-#: before this step's spike (the reset, which sets it, runs after the synapses). A group with it
-#: also declares a refractory period of 0 ms, which gives it Brian2's ``lastspike`` (set at the
-#: threshold, so including this step's spike) and changes no spike. Starts at
-#: :data:`NEVER_SPIKED` (exp(-(t - t_last) / tau) is then exactly 0, as a fresh trace).
-LIF_SPIKE_TIME = """
-t_last : second
-"""
-
-#: (See :data:`LIF_SPIKE_TIME`.) Appended to the neuron's reset.
-LIF_SPIKE_TIME_RESET = """
-t_last = t
-"""
-
-#: ``t_last`` before a neuron's first spike, in seconds: Brian2's own initial ``lastspike``.
-NEVER_SPIKED = -1e4
