@@ -446,7 +446,7 @@ def _stability(config: RunConfig, pl: Plan, arrays: dict) -> dict:
                 prev = w
             out["weights"][pw] = series
     blocks: dict[str, list] = {}
-    ro, n_ro = m.readout, m.population(m.readout).size
+    ro = m.readout
     counts = []
     for span in tl.spans_of("wake"):
         c = span_counts(arrays, ro, span)
@@ -495,7 +495,7 @@ def _flags(weights: dict, rates: dict) -> dict:
 def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     """Readouts and metrics from the arrays of a finished run."""
     tl, m = pl.timeline, config.model
-    ro, n_ro = m.readout, m.population(m.readout).size
+    ro = m.readout
     pres_s = tl.spans_of("test")[0].steps_per_image * float(m.dt)  # as simulated (whole steps)
     resp = {span.label: span_counts(arrays, ro, span) for span in tl.spans_of("test")}
     for label, counts in resp.items():

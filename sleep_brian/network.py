@@ -724,8 +724,8 @@ def _shared_slots(timelines: list) -> tuple[int, int]:
 
 def _per_slot(timelines: list, values, fill: float = 0.0) -> np.ndarray:
     """Per-slot arrays of K timelines (``values(tl)``) on their shared slots, as (n_slots, K),
-    ``fill`` after a timeline's end. Values are held over a timeline's slot, except where
-    ``values`` marks events (see :func:`_normalize_marks`)."""
+    ``fill`` after a timeline's end; each value is held over its timeline's slot (for marks that
+    must fire once per slot, see :func:`_normalize_marks`)."""
     slot, n_slots = _shared_slots(timelines)
     out = np.full((n_slots, len(timelines)), float(fill))
     for r, tl in enumerate(timelines):
