@@ -15,18 +15,6 @@ and peak memory. A synaptic event is one synapse's update: a spike delivered by 
 weight and a trace. The machine's copy bandwidth is measured in the same run, and
 ``bandwidth / 16 B`` is the event rate that streaming 16 bytes per event would allow.
 
-Cheaper events (``--variants``): each point can run a variant of the model, and the table
-then gives each variant's event rate over the first one's, at each size, measured in the same
-run, alternating (``--repeat k``: k rounds, best of k per variant). A variant is ``default`` (the
-library's defaults) or options joined by ``+``: ``plain`` (the sleep rule's plain string, no
-idle shortcut), ``skip`` (the idle shortcut, :func:`sleep_brian.sleep_rules.power_law`),
-``traces`` (per-neuron STDP traces, ``PaperParams(traces="neuron")``), ``draw`` (the stochastic
-rule draws only where decay is owed) and ``noise`` (membrane noise drawn only while asleep: the
-builder change proposed for :func:`sleep_brian.network.step_code`, emulated here)::
-
-    python benchmarks/scaling.py --devices cpp_standalone --sizes 200 1600 --rule stochastic \
-        --variants plain skip skip+traces skip+traces+draw+noise --repeat 2
-
 GeNN runs in its own environment (docs/targets.md, section GeNN): run this script there with
 ``--devices genn`` (brian2genn builds and runs in ``run()``; the simulation time is the one
 its program reports, the rest is build).
@@ -60,50 +48,7 @@ def scaled_params(n_exc: int):
     return p.replace(connectivity=c.replace(n_exc=n_exc, n_inh=max(1, n_exc // 4), **scaled))
 
 
-#: The options a ``--variants`` entry may join with ``+`` (see the module docstring).
-VARIANT_OPTIONS = ("plain", "skip", "traces", "draw", "noise")
-
-
-def variant_model(n_exc: int, variant: str = "default", rule: str | None = None):
-    """The scaled paper model at ``n_exc`` as ``variant`` declares it (``rule``: the sleep rule,
-    default the paper's power law)."""
-    from sleep_brian import sleep_rules
-    from sleep_brian.models.paper import declare
-
-    opts = set() if variant == "default" else set(variant.split("+"))
-    unknown = opts - set(VARIANT_OPTIONS)
-    if unknown:
-        raise SystemExit(f"unknown variant option(s) {sorted(unknown)}; expected 'default' or a '+' of {VARIANT_OPTIONS}")
-    params = scaled_params(n_exc)
-    if rule is not None:
-        params = params.replace(sleep=params.sleep.replace(rule=rule))
-    if "traces" in opts:
-        params = params.replace(traces="neuron")
-    model = declare(params)
-    skip = True if "skip" in opts or "draw" in opts else False if "plain" in opts else None
-    if skip is not None or "draw" in opts:
-        model = model.with_sleep_rule(sleep_rules.from_params(params.sleep, skip_idle=skip, draw_idle="draw" not in opts))
-    return model, params, "noise" in opts
-
-
-def noise_only_asleep():
-    """Emulate the proposed builder change: membrane noise drawn with ``randn_where(sleep)``
-    (only while asleep) instead of ``sleep * randn()`` (every step). Patches this process's
-    :mod:`sleep_brian.network` (a benchmark runs each point in a process of its own)."""
-    from sleep_brian import network, sleep_rules
-
-    step_code, namespace = network.step_code, network.neuron_namespace
-
-    def step_code_asleep(*args, **kwargs):
-        return step_code(*args, **kwargs).replace("noise_step * randn()", "noise_step * randn_where(sleep)")
-
-    def namespace_asleep(*args, **kwargs):
-        return {**namespace(*args, **kwargs), "randn_where": sleep_rules.RANDN_WHERE}
-
-    network.step_code, network.neuron_namespace = step_code_asleep, namespace_asleep
-
-
-def point(device: str, n_exc: int, n_images: int, seed: int, variant: str = "default", rule: str | None = None) -> dict:
+def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     """One measurement (run in a child process): returns the figures as a dict."""
     import brian2 as b2
     import numpy as np
@@ -111,11 +56,11 @@ def point(device: str, n_exc: int, n_images: int, seed: int, variant: str = "def
     from sleep_brian import devices
     from sleep_brian.experiment import RunConfig, Streams, plan
     from sleep_brian.network import build_network
+    from sleep_brian.models.paper import declare
     from sleep_brian.params import ScheduleParams
 
-    model, params, noise_asleep = variant_model(n_exc, variant, rule)
-    if noise_asleep:
-        noise_only_asleep()
+    params = scaled_params(n_exc)
+    model = declare(params)
     sched = ScheduleParams(
         n_train=n_images, n_fit=1, n_test=max(1, n_images // 2), sleep_fraction=0.1,
         wake_block=n_images * 1000 * b2.ms,
@@ -125,7 +70,7 @@ def point(device: str, n_exc: int, n_images: int, seed: int, variant: str = "def
     tl = pl.timeline
     t_start = time.perf_counter()
     st = Streams.derive(model, seed)
-    out = {"device": device, "n_exc": n_exc, "variant": variant, "simulated_s": float(tl.duration / b2.second)}
+    out = {"device": device, "n_exc": n_exc, "simulated_s": float(tl.duration / b2.second)}
     run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
     try:
         with tempfile.TemporaryDirectory() as tmp, devices.target(device, build_root=tmp) as dev, devices.quiet_codegen_warnings():
@@ -194,16 +139,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per point")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", type=Path, help="also write every point's figures here")
-    ap.add_argument("--variants", nargs="+", default=["default"], help="model variants (see the docstring)")
-    ap.add_argument("--rule", choices=["power", "stochastic"], help="sleep rule (default: the paper's power law)")
-    ap.add_argument("--repeat", type=int, default=1, help="rounds of alternating variants; best of them per variant")
     ap.add_argument("--point", nargs=2, metavar=("DEVICE", "N_EXC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.point:
-        print(json.dumps(point(args.point[0], int(args.point[1]), args.images, args.seed, args.variants[0], args.rule)))
+        print(json.dumps(point(args.point[0], int(args.point[1]), args.images, args.seed)))
         return 0
-    if args.variants != ["default"] or args.repeat > 1:
-        return _compare_variants(args)
     from sleep_brian import devices
 
     for d in args.devices:
@@ -239,52 +179,6 @@ def main(argv=None) -> int:
           f"goal: 'x (bw/16B)' >= 0.25; {args.images} training images + 10 % sleep + test, seed {args.seed}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"bandwidth_Bps": bw, "points": points}, indent=1))
-    return 0
-
-
-def _compare_variants(args) -> int:
-    """Run every variant at every size, alternating, ``args.repeat`` rounds; print the best of
-    each with its event rate relative to the first variant's at that size."""
-    for v in args.variants:
-        variant_model(200, v, args.rule)  # a clear error now for a bad variant name
-    bw = _common.memory_bandwidth()
-    best: dict = {}
-    for d in args.devices:
-        for n in args.sizes:
-            for rnd in range(args.repeat):
-                for v in args.variants:
-                    cmd = [d, str(n), "--images", str(args.images), "--seed", str(args.seed), "--variants", v]
-                    r = _common.run_point(Path(__file__), cmd + (["--rule", args.rule] if args.rule else []), args.timeout)
-                    if "error" in r:
-                        print(f"{d} n_exc={n} {v}: FAILED {r['error']}", file=sys.stderr, flush=True)
-                        continue
-                    r["events"] = r["pre_events"] + r["post_events"]
-                    print(f"{d} n_exc={n} {v} round {rnd + 1}: {r.get('simulate_s', 0):.3f} s wall, "
-                          f"{r.get('simulate_cpu_s', 0):.3f} s CPU, {r['events']:,} events", file=sys.stderr, flush=True)  # fmt: skip
-                    key = (d, n, v)
-                    if key not in best or r["simulate_s"] < best[key]["simulate_s"]:
-                        best[key] = r
-    rows = []
-    for d in args.devices:
-        for n in args.sizes:
-            ref = best.get((d, n, args.variants[0]))
-            for v in args.variants:
-                r = best.get((d, n, v))
-                if r is None:
-                    rows.append([d, n, v] + [None] * 7)
-                    continue
-                rate, cpu = r["events"] / r["simulate_s"], r.get("simulate_cpu_s")
-                rate_cpu = r["events"] / cpu if cpu else None
-                rel = rate / (ref["events"] / ref["simulate_s"]) if ref else None
-                rel_cpu = rate_cpu / (ref["events"] / ref["simulate_cpu_s"]) if ref and rate_cpu and ref.get("simulate_cpu_s") else None
-                rows.append([d, n, v, r["events"], r["simulate_s"], cpu, rate / 1e6, rate * EVENT_BYTES / bw, rel, rel_cpu])
-    header = ["device", "n_exc", "variant", "events", "simulate s", "CPU s", "M events/s", "x (bw/16B)",
-              "rate / first", "CPU rate / first"]  # fmt: skip
-    print(_common.table(header, rows, args.markdown))
-    print(f"best of {args.repeat} alternating round(s); sleep rule {args.rule or 'power'}; copy bandwidth "
-          f"{bw / 1e9:.1f} GB/s; {args.images} training images + 10 % sleep + test, seed {args.seed}")  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps({"bandwidth_Bps": bw, "points": [dict(r, key=list(k)) for k, r in best.items()]}, indent=1))
     return 0
 
 

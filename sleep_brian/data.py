@@ -448,10 +448,31 @@ def _idx_files(directory: pathlib.Path) -> tuple[dict[str, pathlib.Path], list[s
     return found, missing
 
 
+def _named_subdirs(parent: pathlib.Path, name: str) -> list[pathlib.Path]:
+    """``parent/<name>`` and every sub-directory of ``parent`` whose name spells the dataset
+    another way (any case, or an alias: ``notMNIST``, ``not_mnist``, ``KMNIST``, ``Fashion-MNIST``).
+
+    The exact name comes first, the other spellings in sorted order, so the choice is the same
+    on every machine. Folders unpacked from the datasets' own archives keep their authors'
+    capitalisation, which should not make a data root fail on a case-sensitive file system.
+    """
+    options = [parent / name]
+    try:
+        children = sorted(p for p in parent.iterdir() if p.is_dir())
+    except OSError:  # missing or unreadable: the caller reports it
+        return options
+    for child in children:
+        key = child.name.strip().lower()
+        if child.name != name and _ALIASES.get(key, key) == name:
+            options.append(child)
+    return options
+
+
 def _complete_dir(directory: pathlib.Path, name: str) -> pathlib.Path | None:
-    """Return the directory holding all four files: ``directory`` or ``directory/<name>``."""
+    """Return the directory holding all four files: ``directory`` or ``directory/<name>`` (any
+    spelling of the name, see :func:`_named_subdirs`)."""
     # Accepting the parent too lets one --data-dir serve several datasets.
-    for option in (directory, directory / name):
+    for option in (directory, *_named_subdirs(directory, name)):
         if option.is_dir() and not _idx_files(option)[1]:
             return option
     return None
@@ -478,8 +499,8 @@ def _not_found(name: str, looked: list[tuple[str, pathlib.Path]], env_var: str) 
         lines.append(f"Nothing to look in: no path was given and neither {env_var} nor "
                      f"{DATA_DIR_ENV} is set.")
     lines.append("To fix, do one of:")
-    lines.append("  - pass the directory explicitly (--data-dir DIR on the command line, "
-                 "path=DIR in Python);")
+    lines.append(f"  - pass the directory explicitly (sleep-brian run --data-dir DIR; sleep-brian sweep "
+                 f"--data-dir {name}=DIR; path=DIR in Python);")
     lines.append(f"  - set the environment variable {env_var}=DIR;")
     lines.append(f"  - set {DATA_DIR_ENV}=ROOT with the files in ROOT/{name}/;")
     if name == "fashion-mnist":
@@ -499,6 +520,10 @@ def find_idx_dir(name: str, path: str | os.PathLike | None = None,
     2. The environment variable ``SLEEP_BRIAN_<NAME>_DIR`` (e.g. ``SLEEP_BRIAN_MNIST_DIR``,
        ``SLEEP_BRIAN_FASHION_MNIST_DIR``), also authoritative when set and non-empty.
     3. ``$SLEEP_BRIAN_DATA_DIR/<name>/``.
+
+    Wherever a ``<name>/`` sub-directory is looked for, other spellings of the name are
+    accepted too (any case, and the aliases: ``notMNIST/``, ``KMNIST/``, ``Fashion-MNIST/``,
+    ``not_mnist/``); the exact name wins if several exist.
     4. For fashion-mnist only, :data:`DEBIAN_FASHION_MNIST`.
 
     Accepted file names are ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
@@ -550,7 +575,8 @@ def find_idx_dir(name: str, path: str | os.PathLike | None = None,
     looked: list[tuple[str, pathlib.Path]] = []
     root = environ.get(DATA_DIR_ENV)
     if root:
-        looked.append((f"{DATA_DIR_ENV}/{name}", pathlib.Path(root).expanduser() / name))
+        looked.extend((f"{DATA_DIR_ENV}/{option.name}", option)
+                      for option in _named_subdirs(pathlib.Path(root).expanduser(), name))
     if name == "fashion-mnist":
         looked.append(("Debian package dataset-fashion-mnist", pathlib.Path(DEBIAN_FASHION_MNIST)))
     for _, directory in looked:

@@ -91,6 +91,15 @@ class SweepSpec:
             object.__setattr__(self, name, value)
         if self.control not in CONTROL:
             raise ConfigError(f"control = {self.control!r}; expected one of {', '.join(CONTROL)}.")
+        # One spelling per dataset ('notMNIST', 'fashion_mnist' -> 'notmnist', 'fashion-mnist'):
+        # record names and summary tables must not split one dataset in two.
+        from sleep_brian.data import _canonical_name
+
+        datasets = tuple(_canonical_name(d) for d in self.datasets)
+        if len(set(datasets)) != len(datasets):
+            raise ConfigError(f"SweepSpec.datasets = {self.datasets} names a dataset twice (spellings of one name).")
+        object.__setattr__(self, "datasets", datasets)
+        object.__setattr__(self, "data_dirs", {_canonical_name(k): v for k, v in dict(self.data_dirs).items()})
         self.check()
 
     def check(self) -> None:

@@ -512,3 +512,139 @@ def test_real_fashion_mnist_subset(clean_env):
     assert np.all(np.bincount(d.y_test, minlength=10) == 10)
     assert d.x_train.min() >= 0.0 and d.x_train.max() <= 1.0
     assert d.x_train.max() > 0.9  # real images reach near-full intensity after /255
+
+
+# ---------------------------------------------------------------------------------------------
+# MNIST, KMNIST and notMNIST from a folder of IDX files (none is packaged; the user brings them)
+# ---------------------------------------------------------------------------------------------
+
+# How the files come: MNIST's and KMNIST's sites and the notMNIST-to-MNIST conversion serve
+# the four standard names gzipped; users gunzip all, some or none; Kaggle-style copies use the
+# dotted mirror names ('train-images.idx3-ubyte').
+_LAYOUTS = {
+    "gzip": dict(gz_images=True, gz_labels=True, dotted=False),
+    "plain": dict(gz_images=False, gz_labels=False, dotted=False),
+    "mixed": dict(gz_images=True, gz_labels=False, dotted=False),
+    "dotted": dict(gz_images=False, gz_labels=False, dotted=True),
+    "dotted-gzip": dict(gz_images=True, gz_labels=True, dotted=True),
+}
+
+
+def write_idx_set(directory: pathlib.Path, seed: int, *, gz_images, gz_labels, dotted, n_train=30, n_test=20):
+    """Write a 28x28 MNIST-format set into ``directory``; return what a loader must give back."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sep = "." if dotted else "-"
+    out = {}
+    for prefix, n, role in (("train", n_train, "train"), ("t10k", n_test, "test")):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        write_idx(directory / f"{prefix}-images{sep}idx3-ubyte{'.gz' if gz_images else ''}", images, gz_images)
+        write_idx(directory / f"{prefix}-labels{sep}idx1-ubyte{'.gz' if gz_labels else ''}", labels, gz_labels)
+        out[role] = (images.reshape(n, -1) / 255.0, labels.astype(np.int64))
+    return out
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+@pytest.mark.parametrize("name", ["mnist", "kmnist", "notmnist"])
+def test_idx_datasets_load_from_a_folder(tmp_path, clean_env, name, layout):
+    folder = tmp_path / "files"
+    expected = write_idx_set(folder, seed=len(name), **_LAYOUTS[layout])
+    d = load_dataset(name, path=folder, side=28)
+    assert d.name == name and d.source == str(folder) and d.side == 28
+    # side 28: no resampling, just the scaling by 1/255 (up to its rounding)
+    np.testing.assert_allclose(d.x_train, expected["train"][0], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(d.y_train, expected["train"][1])
+    np.testing.assert_allclose(d.x_test, expected["test"][0], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(d.y_test, expected["test"][1])
+    # the network's default input: 15x15, a stratified subset
+    small = load_dataset(name, path=folder, n_train=20, n_test=10, seed=1)
+    assert small.x_train.shape == (20, 225) and np.all(np.bincount(small.y_train, minlength=10) == 2)
+
+
+@pytest.mark.parametrize("name,folder", [("notmnist", "notMNIST"), ("kmnist", "KMNIST"), ("mnist", "MNIST"),
+                                         ("notmnist", "not_mnist"), ("fashion-mnist", "Fashion-MNIST")])
+def test_data_root_accepts_the_archives_folder_spellings(tmp_path, clean_env, name, folder):
+    expected = write_idx_set(tmp_path / "root" / folder, seed=5, gz_images=True, gz_labels=True, dotted=False)
+    clean_env.setenv("SLEEP_BRIAN_DATA_DIR", str(tmp_path / "root"))
+    assert find_idx_dir(name) == tmp_path / "root" / folder
+    np.testing.assert_array_equal(load_dataset(name, side=28).y_test, expected["test"][1])
+    # an explicit parent folder works the same way
+    clean_env.delenv("SLEEP_BRIAN_DATA_DIR")
+    assert find_idx_dir(name, tmp_path / "root") == tmp_path / "root" / folder
+
+
+def test_exact_folder_name_wins_over_other_spellings(tmp_path, clean_env):
+    write_idx_set(tmp_path / "NotMNIST", seed=1, gz_images=True, gz_labels=True, dotted=False)
+    write_idx_set(tmp_path / "notmnist", seed=2, gz_images=True, gz_labels=True, dotted=False)
+    assert find_idx_dir("notmnist", tmp_path) == tmp_path / "notmnist"
+    # and a root holding one dataset's files directly is not taken for another dataset
+    write_idx_set(tmp_path / "root", seed=3, gz_images=True, gz_labels=True, dotted=False)
+    clean_env.setenv("SLEEP_BRIAN_DATA_DIR", str(tmp_path / "root"))
+    with pytest.raises(DataError, match="SLEEP_BRIAN_KMNIST_DIR"):
+        find_idx_dir("kmnist")
+
+
+def test_misnamed_file_is_named_in_the_error(tmp_path, clean_env):
+    # The notMNIST-to-MNIST README's commands write 't10k-labels-idx1-uyte': the loader must
+    # say which standard file it wants, not just that something is missing.
+    folder = tmp_path / "notmnist"
+    write_idx_set(folder, seed=0, gz_images=False, gz_labels=False, dotted=False)
+    (folder / "t10k-labels-idx1-ubyte").rename(folder / "t10k-labels-idx1-uyte")
+    with pytest.raises(DataError) as err:
+        load_dataset("notmnist", path=folder)
+    message = str(err.value)
+    assert str(folder) in message and "lacks t10k-labels-idx1-ubyte[.gz]" in message
+    assert "sleep-brian sweep --data-dir notmnist=DIR" in message and "Nothing is downloaded" in message
+
+
+def test_sweep_spec_takes_idx_folders(tmp_path, clean_env):
+    from sleep_brian.sweep import SweepSpec
+
+    folders = {n: tmp_path / n.upper() for n in ("mnist", "kmnist", "notmnist")}
+    for k, f in enumerate(folders.values()):
+        write_idx_set(f, seed=k, gz_images=True, gz_labels=True, dotted=False)
+    spec = SweepSpec(datasets=tuple(folders), sleep_fractions=(0, 0.1), seeds=(1,), device="numpy",
+                     data_dirs={n: str(f) for n, f in folders.items()})  # fmt: skip
+    configs = spec.configs()
+    assert {(c.dataset, c.data_dir) for c in configs} == {(n, str(f)) for n, f in folders.items()}
+    # or no folders at all, one root in the environment (the run resolves it when it loads)
+    clean_env.setenv("SLEEP_BRIAN_DATA_DIR", str(tmp_path))
+    assert {c.data_dir for c in SweepSpec(datasets=tuple(folders), seeds=(1,), device="numpy").configs()} == {None}
+    # a wrong folder fails when the spec is made, before any run, naming every way to fix it
+    with pytest.raises(DataError) as err:
+        SweepSpec(datasets=("kmnist",), seeds=(1,), device="numpy", data_dirs={"kmnist": str(tmp_path / "typo")})
+    message = str(err.value)
+    assert str(tmp_path / "typo") in message and "SLEEP_BRIAN_KMNIST_DIR" in message
+    assert "--data-dir kmnist=DIR" in message
+
+
+def test_sweep_command_passes_data_dirs(tmp_path, clean_env, monkeypatch, capsys):
+    from sleep_brian import sweep
+    from sleep_brian.cli import main
+
+    seen = []
+
+    def fake_run_sweep(spec, out_dir, **kwargs):  # stands in for Dask: the spec is what is tested
+        seen.append(spec)
+        return {"total": 0, "ran": 0, "skipped": 0, "failed": 0, "tasks": 0, "wall_s": 0.0}
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)
+    km, nm = tmp_path / "kmnist", tmp_path / "nm"
+    write_idx_set(km, seed=1, gz_images=True, gz_labels=True, dotted=False)
+    write_idx_set(nm, seed=2, gz_images=False, gz_labels=False, dotted=True)
+    base = ["sweep", "--datasets", "kmnist", "notmnist", "--sleep", "0", "0.1", "--seeds", "1", "--device", "numpy",
+            "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    assert main(base + ["--data-dir", f"kmnist={km}", "--data-dir", f"notmnist={nm}"]) == 0
+    assert seen[-1].data_dirs == {"kmnist": str(km), "notmnist": str(nm)}
+    # a missing folder: exit status 2 and one message naming the folder, the flag and the variable
+    assert main(base + ["--data-dir", f"kmnist={km}", "--data-dir", f"notmnist={tmp_path / 'gone'}"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "gone") in err and "does not exist" in err
+    assert "--data-dir notmnist=DIR" in err and "SLEEP_BRIAN_NOTMNIST_DIR" in err
+    # no folder given and none in the environment
+    assert main(base + ["--data-dir", f"kmnist={km}"]) == 2
+    assert "neither SLEEP_BRIAN_NOTMNIST_DIR nor SLEEP_BRIAN_DATA_DIR is set" in capsys.readouterr().err
+    assert main(base + ["--data-dir", str(km)]) == 2
+    assert "expected NAME=PATH" in capsys.readouterr().err
+    assert len(seen) == 1  # nothing ran after a bad option

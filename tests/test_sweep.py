@@ -212,3 +212,19 @@ def test_retry_failed_reruns_only_the_failure(tmp_path):
     assert again["ran"] == 1 and again["failed"] == 0
     assert store.load_record(tmp_path / "out" / late.name())["status"] != "failed"
     assert (tmp_path / "out" / good.name() / store.RECORD_FILE).stat().st_mtime_ns == mtime
+
+
+def test_spec_spells_each_dataset_one_way(tmp_path):
+    """'notMNIST' with a folder keyed 'notmnist', or 'fashion_mnist': one canonical name, so
+    records and summary tables do not split a dataset in two."""
+    from test_data import make_idx_dir
+
+    from sleep_brian.errors import ConfigError
+
+    make_idx_dir(tmp_path / "nm")
+    spec = SweepSpec(datasets=("notMNIST", "Digits"), variants=("paper",), sleep_fractions=(0,), seeds=(1,),
+                     data_dirs={"notmnist": str(tmp_path / "nm")})  # fmt: skip
+    assert spec.datasets == ("notmnist", "digits")
+    assert {c.dataset for c in spec.configs()} == {"notmnist", "digits"}
+    with pytest.raises(ConfigError, match="names a dataset twice"):
+        SweepSpec(datasets=("digits", "DIGITS"), variants=("paper",), sleep_fractions=(0,), seeds=(1,))
