@@ -29,6 +29,16 @@ PEAK_RSS_WRAPPER = (
 )
 
 
+#: The builder's per-event economies, one at a time (benchmarks/cheaper_events.py, scaling.py):
+#: keyword arguments of :func:`sleep_brian.network.build_network` and ``simulate``.
+WAYS = {
+    "before": dict(decay="spikes", traces="synapse", noise="every_step"),  # none of them
+    "decay": dict(decay="events", traces="synapse", noise="every_step"),  # decay at decay events
+    "traces": dict(decay="events", traces="neuron", noise="every_step"),  # + STDP traces per neuron
+    "now": dict(decay="auto", traces="auto", noise="auto"),  # + noise drawn asleep only: the defaults
+}
+
+
 def memory_bandwidth(mbytes: int = 512, repeats: int = 5) -> float:
     """Copy bandwidth in bytes per second (STREAM 'copy' convention: read + write bytes / time).
 

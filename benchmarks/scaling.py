@@ -7,10 +7,12 @@ input->E fan-in does not, so input weights are unchanged). Each point runs the s
 protocol on real images (digits: training with sleep, then a test), in a fresh process:
 
     python benchmarks/scaling.py --devices cpp_standalone cython --sizes 200 800 3200 6400
+    python benchmarks/scaling.py --devices cpp_standalone --sizes 6400 --rule stochastic --ways before now
 
 Printed per point: build time (network construction plus code generation and compilation),
 simulated seconds per wall second of the simulation alone, synaptic events per wall second,
-and peak memory. A synaptic event is one synapse's update: a spike delivered by ``on_pre``
+and peak memory (``--rule``: the sleep rule, the paper's power law by default; ``--ways``: the
+builder's per-event economies, ``_common.WAYS``, each point once per way given). A synaptic event is one synapse's update: a spike delivered by ``on_pre``
 (``pre events``) or the STDP update of ``on_post`` (``post events``); both read and write the
 weight and a trace. The machine's copy bandwidth is measured in the same run, and
 ``bandwidth / 16 B`` is the event rate that streaming 16 bytes per event would allow.
@@ -48,7 +50,7 @@ def scaled_params(n_exc: int):
     return p.replace(connectivity=c.replace(n_exc=n_exc, n_inh=max(1, n_exc // 4), **scaled))
 
 
-def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
+def point(device: str, n_exc: int, n_images: int, seed: int, rule: str = "power", way: str = "now") -> dict:
     """One measurement (run in a child process): returns the figures as a dict."""
     import brian2 as b2
     import numpy as np
@@ -60,6 +62,7 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     from sleep_brian.params import ScheduleParams
 
     params = scaled_params(n_exc)
+    params = params.replace(sleep=params.sleep.replace(rule=rule))
     model = declare(params)
     sched = ScheduleParams(
         n_train=n_images, n_fit=1, n_test=max(1, n_images // 2), sleep_fraction=0.1,
@@ -70,16 +73,18 @@ def point(device: str, n_exc: int, n_images: int, seed: int) -> dict:
     tl = pl.timeline
     t_start = time.perf_counter()
     st = Streams.derive(model, seed)
-    out = {"device": device, "n_exc": n_exc, "simulated_s": float(tl.duration / b2.second)}
+    out = {"device": device, "n_exc": n_exc, "rule": rule, "way": way, "simulated_s": float(tl.duration / b2.second)}
     run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
     try:
         with tempfile.TemporaryDirectory() as tmp, devices.target(device, build_root=tmp) as dev, devices.quiet_codegen_warnings():
             if device == "cpp_standalone":
                 b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", _common.PEAK_RSS_WRAPPER, "./main"]
             dev.seed(st.brian_seed)
+            lowering = devices.lowering_for(device)
+            economies = _common.WAYS[way] if lowering != "single_clock" else {}  # GeNN: its own defaults
             built = build_network(
-                model, tl, pl.images, None, connectivity=st.connectivity, record_weights=False,
-                lowering=devices.lowering_for(device),
+                model, tl, pl.images, None, connectivity=st.connectivity, record_weights=False, lowering=lowering,
+                **economies,
             )  # fmt: skip
             input_spikes = b2.SpikeMonitor(built.groups["inputs"], record=True, name="input_spikes")
             built.net.add(input_spikes)
@@ -139,10 +144,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per point")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--json", type=Path, help="also write every point's figures here")
+    ap.add_argument("--rule", choices=["power", "stochastic"], default="power", help="the sleep rule")
+    ap.add_argument("--ways", nargs="+", choices=list(_common.WAYS), default=["now"],
+                    help="the builder's per-event economies (_common.WAYS; 'now': the defaults); each point for each")
     ap.add_argument("--point", nargs=2, metavar=("DEVICE", "N_EXC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.point:
-        print(json.dumps(point(args.point[0], int(args.point[1]), args.images, args.seed)))
+        print(json.dumps(point(args.point[0], int(args.point[1]), args.images, args.seed, args.rule, args.ways[0])))
         return 0
     from sleep_brian import devices
 
@@ -151,32 +159,33 @@ def main(argv=None) -> int:
     bw = _common.memory_bandwidth()
     print(f"copy bandwidth {bw / 1e9:.1f} GB/s -> {bw / EVENT_BYTES / 1e6:.0f} M events/s at {EVENT_BYTES} B/event", file=sys.stderr)
     rows, points = [], []
-    for d in args.devices:
-        for n in args.sizes:
-            t0 = time.perf_counter()
-            r = _common.run_point(Path(__file__), [d, str(n), "--images", str(args.images), "--seed", str(args.seed)], args.timeout)
-            points.append(r)
-            if "error" in r:
-                print(f"{d} n_exc={n}: FAILED {r['error']}", file=sys.stderr, flush=True)
-                rows.append([d, n] + [None] * 9 + [r["error"][:60]])
-                continue
-            sim = r.get("simulate_s")
-            events = r["pre_events"] + r["post_events"]
-            ev_rate = events / sim if sim else None
-            build = r.get("build_s", r.get("build_and_run_s"))
-            peak = max(r["python_peak_mb"], r.get("program_peak_mb", 0))
-            rows.append([
-                d, n, r["synapses"], round(r["rate_exc_hz"], 1), build, sim, r["simulated_s"] / sim if sim else None,
-                ev_rate / 1e6 if ev_rate else None, ev_rate * EVENT_BYTES / bw if ev_rate else None,
-                r["python_peak_mb"], r.get("program_peak_mb"),
-                ("build+run" if not sim else "program CPU s" if r.get("simulate_clock") == "cpu" else ""),
-            ])  # fmt: skip
-            print(f"{d} n_exc={n}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    header = ["device", "n_exc", "synapses", "E rate Hz", "build s", "simulate s", "sim s / wall s",
+    for d, n, way in ((d, n, way) for d in args.devices for n in args.sizes for way in args.ways):
+        t0 = time.perf_counter()
+        cmd = [d, str(n), "--images", str(args.images), "--seed", str(args.seed), "--rule", args.rule, "--ways", way]
+        r = _common.run_point(Path(__file__), cmd, args.timeout)
+        points.append(r)
+        if "error" in r:
+            print(f"{d} n_exc={n}: FAILED {r['error']}", file=sys.stderr, flush=True)
+            rows.append([d, n, way] + [None] * 9 + [r["error"][:60]])
+            continue
+        sim = r.get("simulate_s")
+        events = r["pre_events"] + r["post_events"]
+        ev_rate = events / sim if sim else None
+        build = r.get("build_s", r.get("build_and_run_s"))
+        peak = max(r["python_peak_mb"], r.get("program_peak_mb", 0))
+        rows.append([
+            d, n, way, r["synapses"], round(r["rate_exc_hz"], 1), build, sim, r["simulated_s"] / sim if sim else None,
+            ev_rate / 1e6 if ev_rate else None, ev_rate * EVENT_BYTES / bw if ev_rate else None,
+            r["python_peak_mb"], r.get("program_peak_mb"),
+            ("build+run" if not sim else "program CPU s" if r.get("simulate_clock") == "cpu" else ""),
+        ])  # fmt: skip
+        print(f"{d} n_exc={n}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    header = ["device", "n_exc", "way", "synapses", "E rate Hz", "build s", "simulate s", "sim s / wall s",
               "M events/s", "x (bw/16B)", "python MiB", "program MiB", "note"]  # fmt: skip
     print(_common.table(header, rows, args.markdown))
     print(f"copy bandwidth {bw / 1e9:.1f} GB/s = {bw / EVENT_BYTES / 1e6:.0f} M events/s at {EVENT_BYTES} B per event; "
-          f"goal: 'x (bw/16B)' >= 0.25; {args.images} training images + 10 % sleep + test, seed {args.seed}")  # fmt: skip
+          f"goal: 'x (bw/16B)' >= 0.25; {args.images} training images + 10 % sleep + test, seed {args.seed}, "
+          f"{args.rule} sleep rule")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"bandwidth_Bps": bw, "points": points}, indent=1))
     return 0

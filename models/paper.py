@@ -33,7 +33,8 @@ from brian2.utils.stringtools import word_substitute
 from sleep_brian import equations as eq
 from sleep_brian import sleep_rules
 from sleep_brian.errors import ConfigError
-from sleep_brian.model import Bernoulli, InputLayer, Model, NeuronModel, Noise, Pathway, Population, SynapseModel
+from sleep_brian.model import (Bernoulli, InputLayer, Model, NeuronModel, NeuronTrace, Noise, Pathway, Population,
+                               SynapseModel)
 from sleep_brian.params import InputParams, ScheduleParams, SleepParams, STDPParams, _positive, _Validated, qty
 
 __all__ = [
@@ -187,6 +188,7 @@ def stdp_synapse(params: PaperParams) -> SynapseModel:
     return SynapseModel(
         eq.STDP_MODEL, on_pre=eq.STDP_ON_PRE, on_post=eq.STDP_ON_POST,
         params={**eq.stdp_constants(params.stdp), "q_syn": q_syn}, name=f"stdp_{params.stdp.rule}",
+        traces={name: NeuronTrace(side, tau) for name, (side, tau) in eq.STDP_TRACES.items()},
     )  # fmt: skip
 
 

@@ -692,7 +692,8 @@ def spike_recording(device: str) -> str:
 
 def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str = "cpp_standalone",
              lowering: str = "timed_array", build_root=None, progress: bool = False,
-             streams: Streams | None = None, spikes: str = "all") -> tuple[dict, dict]:
+             streams: Streams | None = None, spikes: str = "all", decay: str = "auto",
+             traces: str = "auto", noise: str = "auto") -> tuple[dict, dict]:
     """Simulate a lowered protocol on a fresh network: the core of every run and protocol.
 
     Connectivity, the final decay catch-up and Brian2's generator derive from the master
@@ -700,7 +701,10 @@ def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str
     ``(arrays, timings)``: spike trains per population (``spike_i_*``, ``spike_step_*``: every
     spike, or with ``spikes="window"`` those of the raster window), cumulative spike counts per
     slot (``slot_counts_*``), initial and final weights and connectivity per pathway, and weight
-    snapshots (see :func:`sleep_brian.network.snapshot_plan`).
+    snapshots (see :func:`sleep_brian.network.snapshot_plan`). ``decay``: when the sleep rule's
+    decay reaches the synapses (:data:`sleep_brian.network.DECAY_SCHEDULES`); ``traces``: where
+    the STDP traces are kept (:data:`sleep_brian.network.TRACE_PLACES`); ``noise``: where the sleep
+    noise is drawn (:data:`sleep_brian.network.NOISE_PLACES`).
     """
     st = Streams.derive(model, seed) if streams is None else streams
     # The build cache's key: what this build's code depends on but the seed and the data (they
@@ -708,12 +712,13 @@ def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str
     # schedule shape starts from a build of the same model and lowering (its family).
     cache_key = {"label": f"{model.name}, fresh build", "family": {"declaration": model.to_dict(), "lowering": lowering},
                  "n_images": int(len(images)), "slot_steps": int(timeline.slot_steps),
-                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline)), "spikes": spikes}  # fmt: skip
+                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline)), "spikes": spikes, "decay": decay, "traces": traces,
+                 "noise": noise}  # fmt: skip
     with devices.target(device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
         dev.seed(st.brian_seed)
         built = build_network(
             model, timeline, images, None, connectivity=st.connectivity, lowering=devices.lowering_for(device, lowering),
-            spikes=spikes,
+            spikes=spikes, decay=decay, traces=traces, noise=noise,
         )  # fmt: skip
         dev.run(built, timeline.duration, report="stderr" if progress else None)
         (arrays,) = _read_back(model, built, [timeline], [st.settle_rng])

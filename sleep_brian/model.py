@@ -60,6 +60,7 @@ from sleep_brian.params import InputParams, ScheduleParams, to_dict
 
 __all__ = [
     "Noise",
+    "NeuronTrace",
     "NeuronModel",
     "SynapseModel",
     "SleepRule",
@@ -85,6 +86,9 @@ REGIME_VARIABLES = ("sleep", "plastic", "sleep_clock")
 REPLICA_VARIABLES = ("replica", "local_i")
 #: The variable in which the builder counts every spiking neuron's spikes.
 COUNT_VARIABLE = "spike_count"
+#: The variable in which the builder marks a neuron's sleep clock at its last decay event (the
+#: event-driven sleep decay, :data:`sleep_brian.network.DECAY_SCHEDULES`).
+DECAY_MARK = "clock_at_decay"
 #: Names the builder puts into namespaces; a declared parameter of the same name would be shadowed.
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
@@ -144,7 +148,7 @@ def _check_params(owner: str, params: Mapping) -> None:
         raise ModelError(f"{owner}: params must be a dict of name -> value, got {type(params).__name__}.")
     for k, v in params.items():
         _check_name(f"{owner} parameter", k)
-        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES or k == COUNT_VARIABLE:
+        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES or k in (COUNT_VARIABLE, DECAY_MARK):
             raise ModelError(f"{owner}: parameter {k!r} clashes with a name the builder provides; rename it.")
         if isinstance(v, (int, float, np.number, b2.Quantity)) and not np.all(np.isfinite(np.asarray(v))):
             raise ModelError(f"{owner}: parameter {k} = {v!r} must be finite.")
@@ -207,7 +211,7 @@ class NeuronModel:
     def __post_init__(self):
         owner = f"NeuronModel {self.name or ''}".strip()
         names = _declared(owner, self.equations, "equations")
-        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE,))
+        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE, DECAY_MARK))
         if clash:
             raise ModelError(f"{owner}: declares {sorted(clash)}, which the builder adds to every group; remove them.")
         _check_params(owner, self.params)
@@ -234,11 +238,35 @@ class NeuronModel:
 
 
 @dataclass(frozen=True)
+class NeuronTrace:
+    """A nearest-spike trace of a synapse's ``side`` neuron: 1 at that neuron's spike, decaying
+    as exp(-dt / tau) since (``tau``: the name of a time constant in the synapse's params).
+
+    A trace that resets to 1 at a spike is the same for every synapse of that neuron, so the
+    builder keeps it once per neuron (``traces="neuron"``: a multiply per neuron per step, none
+    per synaptic event), or, where that is not possible, per synapse as an event-driven
+    variable (``traces="synapse"``). The synapse's strings read it as ``<name>_pre`` (a
+    ``'pre'`` trace, in ``on_post``) or ``<name>_post`` (a ``'post'`` trace, in ``on_pre``).
+    Either way a pre and a post spike in the same step pair as pre before post: ``on_pre`` sees
+    the post trace of earlier spikes only, ``on_post`` sees the pre trace at 1.
+    """
+
+    side: str
+    tau: str
+
+    def __post_init__(self):
+        if self.side not in ("pre", "post"):
+            raise ModelError(f"NeuronTrace side = {self.side!r}; expected 'pre' or 'post'.")
+        _check_name("NeuronTrace tau", self.tau)
+
+
+@dataclass(frozen=True)
 class SynapseModel:
     """A synapse model: Brian2 ``model``, ``on_pre`` and ``on_post`` strings and their constants.
 
     The weight is ``w``. Plastic code gates its changes with ``plastic_post`` (in ``on_pre``) and
     ``plastic_pre`` (in ``on_post``); the builder provides ``w_lo``, ``w_hi`` and ``sgn``.
+    ``traces``: nearest-spike traces the strings read (:class:`NeuronTrace`), by name.
     """
 
     model: str
@@ -246,6 +274,7 @@ class SynapseModel:
     on_post: str | None = None
     params: Mapping = field(default_factory=dict)
     name: str = ""
+    traces: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
         owner = f"SynapseModel {self.name}".strip()
@@ -255,6 +284,16 @@ class SynapseModel:
         if "last_sleep" in names:
             raise ModelError(f"{owner}: declares 'last_sleep', which the builder adds for the sleep rule; remove it.")
         _check_params(owner, self.params)
+        if not isinstance(self.traces, Mapping):
+            raise ModelError(f"{owner}: traces must be a dict of name -> NeuronTrace, got {type(self.traces).__name__}.")
+        for name, tr in self.traces.items():
+            _check_name(f"{owner} trace", name)
+            if not isinstance(tr, NeuronTrace):
+                raise ModelError(f"{owner}: trace {name!r} must be a NeuronTrace, got {type(tr).__name__}.")
+            if name in names:
+                raise ModelError(f"{owner}: trace {name!r} is also declared in the model; the builder declares it.")
+            if tr.tau not in self.params:
+                raise ModelError(f"{owner}: trace {name!r} decays with {tr.tau!r}, which is not in params.")
 
     @property
     def variables(self) -> set[str]:

@@ -32,7 +32,7 @@ from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
 from sleep_brian.errors import ConfigError, ModelError
-from sleep_brian.model import REGIME_VARIABLES, REPLICA_VARIABLES, Model, NeuronModel, Pathway, Population
+from sleep_brian.model import DECAY_MARK, REGIME_VARIABLES, REPLICA_VARIABLES, Model, NeuronModel, Pathway, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
 
 __all__ = [
@@ -57,6 +57,9 @@ __all__ = [
     "check_code",
     "raster_window",
     "SPIKE_RECORDING",
+    "DECAY_SCHEDULES",
+    "TRACE_PLACES",
+    "NOISE_PLACES",
     "replica_data",
 ]
 
@@ -68,6 +71,45 @@ LOWERINGS = ("timed_array", "network_operation", "single_clock")
 #: that records keep; :func:`raster_window`). Responses, rates and event counts come from the
 #: spike counts per slot, which every build records.
 SPIKE_RECORDING = ("all", "window")
+#: When the sleep rule's lazy decay is applied to a synapse (the decay owed since its last update,
+#: :mod:`sleep_brian.equations.homeostasis`). ``"spikes"``: before every use of the synapse, at
+#: every pre- and postsynaptic spike, asleep or awake. Awake, the sleep clock stands still, so the
+#: decay owed is nil there, except at the first use after a sleep; computing that nil (for the
+#: stochastic rule a ``randn``, a ``log``, an ``exp`` and two powers) was 57 % of a wake
+#: simulation. ``"events"``: at spikes during sleep only, and once for every synapse at the
+#: first step after each sleep (a custom Brian2 event, ``decay_due``, of the endpoint neurons:
+#: its own synaptic pathways, ordered before the STDP pathways), so awake spikes cost only their
+#: STDP. Both give every STDP update and every delivered spike the same up-to-date weight: for
+#: deterministic rules bit for bit; the stochastic rule draws its noise at other events, which
+#: changes the random stream but not the distribution (tests/test_decay_events.py). ``"auto"``:
+#: ``"events"`` except on the single-clock lowering (GeNN has no custom events), and for the
+#: pathways where an event cannot stand for the spike (an endpoint whose threshold draws random
+#: numbers, or a delayed pathway), which keep ``"spikes"``.
+DECAY_SCHEDULES = ("auto", "events", "spikes")
+#: Where the nearest-spike traces a synapse model declares (:class:`~sleep_brian.model.NeuronTrace`)
+#: are kept. ``"neuron"``: once per neuron, multiplied by exp(-dt / tau) every step and set to 1
+#: by the neuron's reset, with the ``on_post`` pathways of those synapses moved after the resets
+#: ('after_resets') so that they see a presynaptic spike of the same step at 1; a synaptic event
+#: then reads the trace instead of computing two ``exp`` and storing two traces and their last
+#: update time per synapse. ``"synapse"``: per synapse, event-driven (reset to 1 in the
+#: pathway), the form GeNN's fixed schedule needs. Both pair the same spikes with the same
+#: windows; the values differ by rounding (a trace is exp(-dt/tau) ** k instead of a product of
+#: exp(-(t_i - t_j)/tau)), ~1e-15 relative (tests/test_neuron_traces.py). ``"auto"``:
+#: ``"neuron"`` except on the single-clock lowering.
+TRACE_PLACES = ("auto", "neuron", "synapse")
+#: Where the sleep noise is drawn. ``"every_step"``: ``v + sleep * noise_step * randn()`` for
+#: every neuron in every step, a draw that is multiplied by 0 while awake. ``"asleep"``: for
+#: the sleeping neurons only, by a custom Brian2 event (``asleep``, tested from the schedule
+#: right before the step code) whose code adds the noise; the clip follows as before, so a
+#: sleeping neuron gets the same clip(v + noise) from the same draw. While awake nothing is
+#: drawn, which shifts the random stream of everything after the first awake step (not its
+#: distribution: tests/test_noise_asleep.py). ``"auto"``: ``"asleep"`` except on the
+#: single-clock lowering, whose noise is an ``xi`` term of the equations.
+NOISE_PLACES = ("auto", "asleep", "every_step")
+#: The custom event that triggers the decay (see DECAY_SCHEDULES).
+DECAY_EVENT = "decay_due"
+#: The custom event of the sleeping neurons that draws their noise (see NOISE_PLACES).
+NOISE_EVENT = "asleep"
 #: Half-width, in seconds, of the spike window kept around the first wake->sleep transition.
 RASTER_HALF_WIDTH_S = 2.0
 
@@ -352,7 +394,7 @@ def _clock_tick(model: Model) -> float:
     return float(model.dt / (rules[0].dt_ref if rules else 1 * b2.ms))
 
 
-def step_code(nm: NeuronModel, lowering: str = "timed_array") -> str:
+def step_code(nm: NeuronModel, lowering: str = "timed_array", noise: bool = True) -> str:
     """What a population of neuron model ``nm`` runs once per step outside its equations.
 
     ``timed_array``/``network_operation``: after integration, before the threshold test: the
@@ -361,10 +403,11 @@ def step_code(nm: NeuronModel, lowering: str = "timed_array") -> str:
     clipping (the noise is an ``xi`` term in the equations, :func:`_equations`). Clipping at
     the start of step k+1 instead of before the threshold test of step k is the same whenever
     the clip range holds every threshold value (as in the paper's neuron: the threshold, at most
-    0 mV, lies inside [-100, 40] mV), since then a clip never decides a spike.
+    0 mV, lies inside [-100, 40] mV), since then a clip never decides a spike. ``noise=False``:
+    without the noise (drawn for sleeping neurons only, by a custom event: :data:`NOISE_PLACES`).
     """
     lines = [eq.REGIME_UPDATE.strip()] if lowering != "network_operation" else []
-    noisy = nm.sleep_noise.variable if nm.sleep_noise is not None and lowering != "single_clock" else None
+    noisy = nm.sleep_noise.variable if nm.sleep_noise is not None and lowering != "single_clock" and noise else None
     for var, (lo, hi) in nm.clip.items():
         x = f"{var} + sleep * noise_step * randn()" if var == noisy else var
         lines.append(f"{var} = clip({x}, {lo}, {hi})")
@@ -484,6 +527,9 @@ def build_network(
     reusable: bool = False,
     record_limit: dict[str, int] | None = None,
     spikes: str = "all",
+    decay: str = "auto",
+    traces: str = "auto",
+    noise: str = "auto",
 ) -> BuiltNetwork:
     """Build ``model`` for ``timeline`` on the currently selected Brian2 device.
 
@@ -530,12 +576,23 @@ def build_network(
         spikes are counted per slot of the schedule (``spike_count``, sampled by the
         ``counts_<population>`` monitors), which is all that responses, rates and event counts
         need.
+    decay : {"auto", "events", "spikes"}
+        When the sleep rule's decay reaches a synapse (:data:`DECAY_SCHEDULES`): ``"auto"``
+        (default) applies it at decay events (spikes in sleep, and once after each sleep) where
+        the lowering allows, so that awake spikes do not compute a decay that is nil.
+    traces : {"auto", "neuron", "synapse"}
+        Where the synapse models' nearest-spike traces are kept (:data:`TRACE_PLACES`):
+        ``"auto"`` (default) once per neuron where the lowering allows.
+    noise : {"auto", "asleep", "every_step"}
+        Where the sleep noise is drawn (:data:`NOISE_PLACES`): ``"auto"`` (default) for the
+        sleeping neurons only where the lowering allows.
     """
     _check_build(model, timeline, images, lowering)
     conn = connectivity if connectivity is not None else draw_connectivity(model, rng)
     run = Replica(timeline, np.asarray(images, dtype=float), conn, initial_weights)
     return _build(model, [run], record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering,
-                  reusable=reusable, record_limit=record_limit, spikes=spikes)  # fmt: skip
+                  reusable=reusable, record_limit=record_limit, spikes=spikes, decay=decay, traces=traces,
+                  noise=noise)  # fmt: skip
 
 
 def build_replicas(
@@ -546,6 +603,9 @@ def build_replicas(
     snapshot_budget: int = 8_000_000,
     lowering: str = "timed_array",
     spikes: str = "all",
+    decay: str = "auto",
+    traces: str = "auto",
+    noise: str = "auto",
 ) -> BuiltNetwork:
     """Build K independent replicas of ``model`` as one network: one compiled simulation.
 
@@ -572,7 +632,7 @@ def build_replicas(
         The model every replica runs.
     runs : sequence of Replica
         Per replica, its lowered protocol, images (spike probabilities per step) and connections.
-    record_weights, snapshot_budget, lowering, spikes
+    record_weights, snapshot_budget, lowering, spikes, decay, traces, noise
         As in :func:`build_network` (the ``network_operation`` lowering runs one replica only).
     """
     runs = list(runs)
@@ -587,11 +647,12 @@ def build_replicas(
                           "lowering='timed_array' or 'single_clock'.")  # fmt: skip
     runs = [dataclasses.replace(r, images=np.asarray(r.images, dtype=float)) for r in runs]
     return _build(model, runs, record_weights=record_weights, snapshot_budget=snapshot_budget, lowering=lowering,
-                  spikes=spikes)  # fmt: skip
+                  spikes=spikes, decay=decay, traces=traces, noise=noise)  # fmt: skip
 
 
 def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: int, lowering: str,
-           reusable: bool = False, record_limit: dict | None = None, spikes: str = "all") -> BuiltNetwork:  # fmt: skip
+           reusable: bool = False, record_limit: dict | None = None, spikes: str = "all",
+           decay: str = "auto", traces: str = "auto", noise: str = "auto") -> BuiltNetwork:  # fmt: skip
     """The builder behind :func:`build_network` (one replica) and :func:`build_replicas`."""
     if spikes not in SPIKE_RECORDING:
         raise ConfigError(f"spikes = {spikes!r}; expected one of {', '.join(SPIKE_RECORDING)}.")
@@ -613,6 +674,14 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
         data = replica_data(model, [r.timeline for r in runs], [r.images for r in runs])
     ctx = _Context(model, [r.timeline for r in runs], lowering, data, clock={} if single else {"dt": model.dt},
                    tick=_clock_tick(model))  # fmt: skip
+    ctx.decay_pathways, ctx.decay_groups = _decay_plan(model, lowering, decay)
+    ctx.traces = _trace_plan(model, lowering, traces)
+    if noise not in NOISE_PLACES:
+        raise ConfigError(f"noise = {noise!r}; expected one of {', '.join(NOISE_PLACES)}.")
+    if noise == "asleep" and single:
+        raise ConfigError("noise='asleep' needs a custom Brian2 event, which the single_clock lowering (noise as an xi "
+                          "term, GeNN's rules) does not use; pass noise='auto' or 'every_step'.")  # fmt: skip
+    ctx.noise_asleep = noise != "every_step" and not single
     conns = [r.connectivity for r in runs]
     starts = {pw.name: np.concatenate([[0], np.cumsum([c.n(pw.name) for c in conns])]).astype(np.int64)
               for pw in model.pathways}  # fmt: skip
@@ -815,6 +884,12 @@ class _Context:
         self.p_scale = enc.gain * float(model.dt / enc.prob_dt_ref)
         self.norm_table = None
         self.clock_grid = None
+        #: Pathways whose sleep decay runs on decay events, and the populations that emit them.
+        self.decay_pathways, self.decay_groups = set(), set()
+        #: Per group, the neuron traces it keeps (name -> time constant); None: per synapse.
+        self.traces: dict | None = None
+        #: Whether the sleep noise is drawn for sleeping neurons only (NOISE_PLACES).
+        self.noise_asleep = False
 
     def code(self, code: str | None, side: str = "") -> str | None:
         """``code`` reading the schedule as this build does: per replica (the column of the
@@ -841,12 +916,16 @@ def _input_layer(ctx: _Context) -> b2.NeuronGroup:
               clock_tick=ctx.tick)  # fmt: skip
     model = ctx.model
     n = model.inputs.size
-    inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k), threshold="rand() < p",
-                            name=model.inputs.name, namespace=ns, **ctx.clock)  # fmt: skip
+    decls, trace_step, factors = _trace_parts(ctx, model.inputs.name, model.dt)
+    ns.update(factors)
+    resets = "\n".join(f"{name} = 1" for name in (ctx.traces or {}).get(model.inputs.name, {})) or None
+    inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k) + "\n" + decls,
+                            threshold="rand() < p", reset=resets, name=model.inputs.name, namespace=ns,
+                            **ctx.clock)  # fmt: skip
     ctx.add_layout(inputs, n)
     if ctx.lowering in ("timed_array", "single_clock"):
         inputs.run_regularly(ctx.code(eq.INPUT_STIMULUS_UPDATE), dt=ctx.slot)
-    attach_step_code(inputs, model.dt, ctx.lowering, None)
+    attach_step_code(inputs, model.dt, ctx.lowering, trace_step or None)
     return inputs
 
 
@@ -863,6 +942,26 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
         # recording each spike (an integer, so exact however many).
         eqs = eqs + b2.Equations("spike_count : integer")
         reset = (reset or "").rstrip() + "\nspike_count += 1"
+    decls, trace_step, factors = _trace_parts(ctx, pop.name, ctx.model.dt)
+    if factors:
+        eqs = eqs + b2.Equations(decls)
+        reset = reset.rstrip() + "".join(f"\n{name} = 1" for name in ctx.traces[pop.name])
+    events = {}
+    if pop.name in ctx.decay_groups:
+        # The decay is due at a spike during sleep and once at the first step after a sleep
+        # (the clock has moved since the neuron's last decay event). Brian2 tests custom events
+        # after the spike test ('after_thresholds'), which has by then marked a refractory
+        # neuron's spike in lastspike (and made it refractory, so its threshold would now
+        # read false); without refractoriness the spike test changes nothing, so its
+        # condition (deterministic: see _decay_plan) gives the same answer again.
+        eqs = eqs + b2.Equations(f"{DECAY_MARK} : 1")
+        spiked = "lastspike == t" if nm.refractory not in (False, None) else f"({nm.threshold})"
+        events[DECAY_EVENT] = f"(sleep > 0.5 and {spiked}) or (sleep < 0.5 and sleep_clock > {DECAY_MARK})"
+    noise_event = ctx.noise_asleep and nm.sleep_noise is not None
+    if noise_event:
+        # The schedule, not the flag: the flags are set by the step code, after this test.
+        asleep = "sleep > 0.5" if ctx.lowering == "network_operation" else ctx.code("sleep_schedule(t) > 0.5")
+        events[NOISE_EVENT] = asleep
     g = b2.NeuronGroup(
         pop.size * ctx.k,
         eqs,
@@ -870,14 +969,23 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
         reset=reset,
         refractory=nm.refractory,
         method=nm.method,
-        namespace=neuron_namespace(nm, ctx.model.dt, ctx.tick, ctx.schedules),
+        namespace={**neuron_namespace(nm, ctx.model.dt, ctx.tick, ctx.schedules), **factors},
         name=pop.name,
+        events=dict(events),  # a copy: Brian2 adds the spike event to the dict it is given
         **ctx.clock,
     )
+    if DECAY_EVENT in events:
+        g.run_on_event(DECAY_EVENT, f"{DECAY_MARK} = sleep_clock")
+    if NOISE_EVENT in events:
+        # Tested and applied right before the step code (order 0), which clips after the noise.
+        var = nm.sleep_noise.variable
+        g.set_event_schedule(NOISE_EVENT, when="before_thresholds", order=-2)
+        g.run_on_event(NOISE_EVENT, f"{var} = {var} + noise_step * randn()", when="before_thresholds", order=-1)
     ctx.add_layout(g, pop.size)
     for var, value in nm.initial.items():
         setattr(g, var, value)
-    attach_step_code(g, ctx.model.dt, ctx.lowering, ctx.code(step_code(nm, ctx.lowering)))
+    code = ctx.code(step_code(nm, ctx.lowering, noise=not noise_event))
+    attach_step_code(g, ctx.model.dt, ctx.lowering, code.rstrip() + "\n" + trace_step if trace_step else code)
     return g
 
 
@@ -892,26 +1000,53 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
     if pw.bounds is not None:
         consts.update(w_lo=float(pw.bounds[0]), w_hi=float(pw.bounds[1]))
     decay_code = ""
-    syn_model = syn.model
+    per_neuron = ctx.traces is not None
+    syn_model, pre_code, post_code = _synapse_traces(syn, syn.on_pre, syn.on_post, per_neuron)
     if rule is not None:
         consts.update(rule.constants(pw))
         decay_code = rule.code
-        syn_model = syn.model.rstrip() + "\nlast_sleep : 1\n"
-    on_post = _gate(syn.on_post, pw.plastic)
+        syn_model = syn_model.rstrip() + "\nlast_sleep : 1\n"
+    on_pre, on_post = _gate(pre_code, pw.plastic), _gate(post_code or None, pw.plastic)
     if pw.normalize is not None:
         # The sum onto each target, updated every step in the 'groups' slot (Brian2's summed
         # variable), so that at a slot's start it holds every change up to the last step.
         syn_model = syn_model.rstrip() + f"\n{pw.sum_variable}_post = w : 1 (summed)\n"
+    events = {}
+    if pw.name in ctx.decay_pathways:
+        # The decay on its own pathways, triggered by the endpoints' decay events (see
+        # DECAY_SCHEDULES); a source without them is the input layer, silent in sleep.
+        on_pre = {"pre": on_pre} if on_pre else {}
+        on_post = {"post": on_post} if on_post else {}
+        if pw.source in ctx.decay_groups:
+            on_pre["decay_pre"], events["decay_pre"] = eq.for_side(decay_code, "post"), DECAY_EVENT
+        on_post["decay_post"], events["decay_post"] = eq.for_side(decay_code, "pre"), DECAY_EVENT
+    else:
+        on_pre = eq.for_side(decay_code, "post") + on_pre
+        on_post = (eq.for_side(decay_code, "pre") + on_post) if on_post else None
+    # Every pathway acts in the step of its spike: one scalar delay of 0 instead of Brian2's
+    # default per-synapse delay array (8 bytes per synapse and pathway, ~80 MB per pathway of
+    # the paper's network at 6,400 E; benchmarks/scaling.py).
+    names = [n for side, code in (("pre", on_pre), ("post", on_post)) if code
+             for n in (code if isinstance(code, dict) else [side])]  # fmt: skip
     S = b2.Synapses(
         groups[pw.source],
         groups[pw.target],
         model=syn_model,
-        on_pre=eq.for_side(decay_code, "post") + _gate(syn.on_pre, pw.plastic),
-        on_post=(eq.for_side(decay_code, "pre") + on_post) if on_post else None,
+        on_pre=on_pre,
+        on_post=on_post or None,
+        on_event=events or "spike",
+        delay={n: 0 * b2.ms for n in names},
         namespace=consts,
         name=pw.name,
         **ctx.clock,
     )
+    for name in events:
+        _decay_only(getattr(S, name))
+    if per_neuron and syn.traces and "post" in S._synaptic_updaters:
+        # After the resets, which set the traces of this step's spikes to 1: a presynaptic spike
+        # of the same step pairs as pre before post (NeuronTrace). Nothing of the resets reads a
+        # weight, so the weights are the same.
+        S.post.when = "after_resets"
     conn = runs[0].connectivity
     if reusable:
         # The program creates the synapses from a 0/1 matrix that run_args can replace; the
@@ -949,6 +1084,114 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
             catch_up = eq.for_side(decay_code, "post")
         S.run_regularly(catch_up, dt=grid * model.dt, when="start", order=-20)
     return S, w_start
+
+
+def _decay_only(pathway) -> None:
+    """Run a decay pathway's own code only, first in the synapses slot of its step.
+
+    Brian2 prepends to every pathway the update of the synapses' event-driven variables (the
+    STDP traces) and appends ``lastupdate = t``. A decay pathway reads no trace; advancing the
+    traces there would advance them in two steps where the STDP pathway alone advances them in
+    one, which changes their last bits. ``order=-2``: before every STDP pathway (Brian2's
+    ``pre`` pathways run at -1, ``post`` ones at +1), so each sees the weight up to date.
+    """
+    code = pathway.code
+
+    def update_abstract_code(*args, **kwargs):
+        pathway.abstract_code = code + "\n"
+
+    pathway.update_abstract_code = update_abstract_code
+    pathway.order = -2
+
+
+def _decay_plan(model: Model, lowering: str, decay: str) -> tuple[set, set]:
+    """The pathways whose sleep decay runs on decay events, and the populations emitting them
+    (:data:`DECAY_SCHEDULES`)."""
+    if decay not in DECAY_SCHEDULES:
+        raise ConfigError(f"decay = {decay!r}; expected one of {', '.join(DECAY_SCHEDULES)}.")
+    if decay == "spikes" or (decay == "auto" and lowering == "single_clock"):
+        return set(), set()
+    if lowering == "single_clock":
+        raise ConfigError("decay='events' needs custom Brian2 events, which the single_clock lowering (GeNN's rules) "
+                          "does not use; pass decay='auto' or 'spikes'.")  # fmt: skip
+    pops = {p.name: p for p in model.populations}
+
+    def can_emit(name: str) -> bool:
+        if name == model.inputs.name:
+            return True  # silent in sleep: it needs no event
+        threshold = pops[name].neuron.threshold
+        # A threshold that draws random numbers would draw them again for the event.
+        return threshold is not None and not re.search(r"\b(rand|randn|poisson)\s*\(", threshold)
+
+    pathways = set()
+    for pw in model.pathways:
+        if model.rule_of(pw) is None:
+            continue
+        if can_emit(pw.source) and can_emit(pw.target):
+            pathways.add(pw.name)
+        elif decay == "events":
+            raise ConfigError(f"pathway {pw.name!r}: a threshold of {pw.source!r} or {pw.target!r} draws random numbers, "
+                              "so no decay event can stand for its spikes; pass decay='auto' (it keeps decay at "
+                              "spikes there) or 'spikes'.")  # fmt: skip
+    groups = {end for pw in model.pathways if pw.name in pathways for end in (pw.source, pw.target)}
+    return pathways, groups - {model.inputs.name}
+
+
+def _trace_plan(model: Model, lowering: str, traces: str) -> dict | None:
+    """Per group, the neuron traces it keeps (name -> time constant), or None when the traces
+    are kept per synapse (:data:`TRACE_PLACES`)."""
+    if traces not in TRACE_PLACES:
+        raise ConfigError(f"traces = {traces!r}; expected one of {', '.join(TRACE_PLACES)}.")
+    if traces == "synapse" or (traces == "auto" and lowering == "single_clock"):
+        return None
+    if lowering == "single_clock":
+        raise ConfigError("traces='neuron' moves on_post pathways after the resets, which GeNN's fixed schedule (the "
+                          "single_clock lowering) does not allow; pass traces='auto' or 'synapse'.")  # fmt: skip
+    plan: dict = {}
+    for pw in model.pathways:
+        for name, tr in pw.synapse.traces.items():
+            group = pw.source if tr.side == "pre" else pw.target
+            tau = pw.synapse.params[tr.tau]
+            have = plan.setdefault(group, {})
+            if name in have and not np.isclose(float(have[name]), float(tau), rtol=1e-12, atol=0):
+                raise ModelError(f"pathway {pw.name!r}: trace {name!r} of {group!r} decays with {tau}, another pathway's "
+                                 f"with {have[name]}; a neuron keeps one trace per name (rename one).")  # fmt: skip
+            have[name] = tau
+    for group, names in plan.items():
+        if group == model.inputs.name:
+            declared = {"p", *REGIME_VARIABLES}
+        else:
+            declared = b2.Equations(next(p for p in model.populations if p.name == group).neuron.equations).names
+        clash = set(names) & set(declared)
+        if clash:
+            raise ModelError(f"population {group!r} declares {sorted(clash)}, which its synapses' traces need as names.")
+    return plan
+
+
+def _trace_parts(ctx: _Context, group: str, dt) -> tuple[str, str, dict]:
+    """A group's neuron traces: their declarations, their per-step decay and the namespace of
+    its factors (each exp(-dt / tau), computed once)."""
+    names = (ctx.traces or {}).get(group, {})
+    decls = "\n".join(f"{n} : 1" for n in names)
+    step = "\n".join(f"{n} = {n} * trace_factor_{n}" for n in names)
+    return decls, step, {f"trace_factor_{n}": float(np.exp(-float(dt / tau))) for n, tau in names.items()}
+
+
+def _synapse_traces(syn, on_pre: str, on_post: str, per_neuron: bool) -> tuple[str, str, str]:
+    """The synapse's strings with its declared traces kept per neuron (as written: they read
+    ``<name>_pre`` / ``<name>_post``) or per synapse (event-driven variables, set to 1 at the end
+    of the side's own pathway: pre traces in ``on_pre``, post traces in ``on_post``)."""
+    model = syn.model
+    if per_neuron or not syn.traces:
+        return model, on_pre, on_post
+    pre = [n for n, tr in syn.traces.items() if tr.side == "pre"]
+    post = [n for n, tr in syn.traces.items() if tr.side == "post"]
+    model = model.rstrip() + "\n" + "\n".join(f"d{n}/dt = -{n} / {tr.tau} : 1 (event-driven)"
+                                               for n, tr in syn.traces.items()) + "\n"  # fmt: skip
+    rename = {f"{n}_pre": n for n in pre} | {f"{n}_post": n for n in post}
+    on_pre = word_substitute(on_pre, rename).rstrip() + "".join(f"\n{n} = 1" for n in pre) + "\n"
+    on_post = word_substitute(on_post or "", rename).rstrip() + "".join(f"\n{n} = 1" for n in post)
+    return model, on_pre, (on_post + "\n") if on_post.strip() else ""
 
 
 def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, runs: list, reusable: bool) -> np.ndarray:

@@ -10,13 +10,11 @@ that run everywhere cover the error paths.
 import sys
 
 import brian2 as b2
-import numpy as np
 import pytest
 
 from sleep_brian import devices
 from sleep_brian.errors import DeviceError
 from sleep_brian.experiment import RunConfig, plan
-from sleep_brian.network import build_network
 from sleep_brian.params import ScheduleParams
 
 ms = b2.ms
@@ -60,28 +58,13 @@ def test_cuda_uses_the_single_clock_lowering():
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_cuda_missing()), reason=f"cannot compile for CUDA here: {_cuda_missing()}")
 def test_protocol_generates_and_compiles_for_cuda(tmp_path):
-    """The default protocol (untrained control, wake/sleep training with the stochastic rule,
-    test) through code generation and nvcc, without running it (no GPU needed)."""
-    config = RunConfig(model="paper-stochastic", schedule=SMALL, device="cpp_standalone")
-    pl = plan(config)
-    with devices.target("cuda_standalone", build_root=tmp_path, keep_build=True, compile_only=True) as dev:
-        dev.seed(1)
-        built = build_network(config.model, pl.timeline, pl.images, np.random.default_rng(1),
-                              lowering=devices.lowering_for("cuda_standalone"))  # fmt: skip
-        dev.compile(built.net, pl.timeline.duration)
-        directory = dev.directory
-    assert (directory / "main").exists(), "nvcc produced no program"
-    sources = list((directory / "code_objects").glob("*.cu"))
-    assert any(p.name.startswith("e_e_pre") for p in sources)  # the plastic synapses were compiled
-    print(f"compiled {len(sources)} CUDA code objects in {dev.timings['compile_s']:.0f} s")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(bool(_cuda_missing()), reason=f"cannot compile for CUDA here: {_cuda_missing()}")
-def test_replicas_generate_and_compile_for_cuda(tmp_path):
-    """Three runs (other seeds and sleep fractions) as replicas of one CUDA simulation: the
-    per-replica schedule columns, image rows and sleep clocks through code generation and nvcc
-    (the same build runs on numpy in tests/test_replicas.py, single-clock lowering included)."""
+    """The default protocol (wake/sleep training with the stochastic rule, test) of three runs
+    (other seeds and sleep fractions) as replicas of one CUDA simulation, through code
+    generation and nvcc without running it (no GPU needed): the per-replica schedule columns,
+    image rows and sleep clocks. One compile stands for the single run too: a run alone is the
+    one-replica case of the same builder, whose only difference, schedule reads without a
+    replica column, tests/test_replicas.py checks on numpy with the same single-clock lowering
+    (each nvcc compile costs CI about 5 minutes)."""
     from sleep_brian.experiment import Streams
     from sleep_brian.network import Replica, build_replicas
 
@@ -97,7 +80,9 @@ def test_replicas_generate_and_compile_for_cuda(tmp_path):
         directory = dev.directory
     assert (directory / "main").exists(), "nvcc produced no program"
     assert built.layout.k == 3 and len(built.groups["exc"]) == 600
-    print(f"compiled 3 replicas for CUDA in {dev.timings['compile_s']:.0f} s")
+    sources = list((directory / "code_objects").glob("*.cu"))
+    assert any(p.name.startswith("e_e_pre") for p in sources)  # the plastic synapses were compiled
+    print(f"compiled 3 replicas ({len(sources)} CUDA code objects) in {dev.timings['compile_s']:.0f} s")
 
 
 @pytest.mark.cuda

@@ -23,7 +23,7 @@ from sleep_brian import equations as eq
 from sleep_brian import network
 from sleep_brian.models.paper import NeuronParams, declare, lif_neuron
 from sleep_brian.models.paper import PaperParams as ModelParams
-from sleep_brian.network import attach_step_code, neuron_namespace
+from sleep_brian.network import _synapse_traces, attach_step_code, neuron_namespace
 from sleep_brian.params import SleepParams, STDPParams
 
 ms, mV, second = b2.ms, b2.mV, b2.second
@@ -165,7 +165,8 @@ def _forced_group(t_spike, params, arrays, t_spike2=None):
 
 
 def _plastic_synapses(pre, post, params, pathway, *, q_syn=None):
-    """Synapses of one pathway built exactly as :func:`build_network` builds them.
+    """Synapses of one pathway built exactly as :func:`build_network` builds them (traces per
+    synapse).
 
     Parameters
     ----------
@@ -188,12 +189,15 @@ def _plastic_synapses(pre, post, params, pathway, *, q_syn=None):
         consts["q_syn"] = q_syn
     decay_code, decay_ns = decay_namespace(params, pathway)
     consts.update(decay_ns)
+    # The traces per synapse (build_network(..., traces="synapse")); tests/test_neuron_traces.py
+    # checks the per-neuron form against this one.
+    model, on_pre, on_post = _synapse_traces(decl.synapse, eq.STDP_ON_PRE, eq.STDP_ON_POST, per_neuron=False)
     S = b2.Synapses(
         pre,
         post,
-        model=eq.STDP_MODEL + "last_sleep : 1\n",
-        on_pre=eq.for_side(decay_code, "post") + eq.STDP_ON_PRE,
-        on_post=eq.for_side(decay_code, "pre") + eq.STDP_ON_POST,
+        model=model + "last_sleep : 1\n",
+        on_pre=eq.for_side(decay_code, "post") + on_pre,
+        on_post=eq.for_side(decay_code, "pre") + on_post,
         namespace=consts,
     )
     return S, decay_code

@@ -18,7 +18,7 @@ from sleep_brian.equations.neurons import (
     REGIME_UPDATE,
     SLEEP_CLOCK_TICK,
 )
-from sleep_brian.equations.synapses import STDP_MODEL, STDP_ON_POST, STDP_ON_PRE, stdp_constants
+from sleep_brian.equations.synapses import STDP_MODEL, STDP_ON_POST, STDP_ON_PRE, STDP_TRACES, stdp_constants
 
 __all__ = [
     "LIF_ADAPTIVE",
@@ -31,6 +31,7 @@ __all__ = [
     "STDP_MODEL",
     "STDP_ON_PRE",
     "STDP_ON_POST",
+    "STDP_TRACES",
     "stdp_constants",
     "POWER_LAW_DECAY",
     "STOCHASTIC_DECAY",

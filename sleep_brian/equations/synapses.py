@@ -1,10 +1,12 @@
 """STDP synapse models (Brian2 strings).
 
-Nearest-spike pair STDP with exponential windows and hard bounds. Each synapse keeps two traces
-that are *reset to 1* (not incremented) at a spike, so a pairing always uses the nearest earlier
-spike of the partner. The same three strings implement both the causal rule and the authors'
-anti-causal variant; :func:`stdp_constants` fills in which window and amplitude belong to which
-side:
+Nearest-spike pair STDP with exponential windows and hard bounds. Each side's trace is *reset
+to 1* (not incremented) at a spike, so a pairing always uses the nearest earlier spike of the
+partner; such a trace is a property of the neuron, not of the synapse, and the strings read it
+from the neuron (``xpre_pre``, ``xpost_post``, declared by :data:`STDP_TRACES`; the builder keeps
+it once per neuron, or per synapse where it must: :class:`sleep_brian.model.NeuronTrace`). The
+same strings implement both the causal rule and the authors' anti-causal variant;
+:func:`stdp_constants` fills in which window and amplitude belong to which side:
 
 =============  =========================  =========================
 rule           pre then post (dt > 0)     post then pre (dt < 0)
@@ -21,30 +23,32 @@ For inhibitory presynapses every change is multiplied by ``sgn = -1``: STDP acts
 #: - ``w`` (1): weight, dimensionless (paper's units), kept in [w_lo, w_hi].
 #: (With a sleep rule, the builder adds ``last_sleep`` (1): the sleep clock at this synapse's
 #: last decay update; see homeostasis.)
-#: - ``xpre`` (1): presynaptic trace, 1 at a presynaptic spike, decays with ``tau_xpre``.
-#: - ``xpost`` (1): postsynaptic trace, 1 at a postsynaptic spike, decays with ``tau_xpost``.
 STDP_MODEL = """
 w : 1
-dxpre/dt = -xpre / tau_xpre : 1 (event-driven)
-dxpost/dt = -xpost / tau_xpost : 1 (event-driven)
 """
 
-#: (The sleep decay owed since the last update is prepended to both strings by the network
-#: builder, so the weight used here is up to date.)
+#: The traces the strings read (name -> (side, time constant)), as the builder takes them
+#: (:class:`sleep_brian.model.NeuronTrace`):
 #:
-#: On a presynaptic spike: deliver the current, pair with the last postsynaptic spike (``xpost``),
-#: then mark this spike. Plasticity is gated by the postsynaptic ``plastic`` flag.
+#: - ``xpre`` (1): the presynaptic neuron's trace, 1 at its spike, decays with ``tau_xpre``;
+#: - ``xpost`` (1): the postsynaptic neuron's trace, 1 at its spike, decays with ``tau_xpost``.
+STDP_TRACES = {"xpre": ("pre", "tau_xpre"), "xpost": ("post", "tau_xpost")}
+
+#: (The sleep decay owed since the last update reaches the weight before this code runs, so
+#: the weight used here is up to date.)
+#:
+#: On a presynaptic spike: deliver the current, then pair with the last postsynaptic spike
+#: (``xpost_post``). Plasticity is gated by the postsynaptic ``plastic`` flag.
 STDP_ON_PRE = """
 I_syn_post += w * q_syn
-w = clip(w + plastic_post * eta * sgn * amp_on_pre * xpost, w_lo, w_hi)
-xpre = 1
+w = clip(w + plastic_post * eta * sgn * amp_on_pre * xpost_post, w_lo, w_hi)
 """
 
-#: On a postsynaptic spike: pair with the last presynaptic spike (``xpre``), then mark this one.
-#: Gated by the presynaptic ``plastic`` flag (same value as the postsynaptic one at all times).
+#: On a postsynaptic spike: pair with the last presynaptic spike (``xpre_pre``, 1 if it spiked
+#: in this step). Gated by the presynaptic ``plastic`` flag (same value as the postsynaptic one
+#: at all times).
 STDP_ON_POST = """
-w = clip(w + plastic_pre * eta * sgn * amp_on_post * xpre, w_lo, w_hi)
-xpost = 1
+w = clip(w + plastic_pre * eta * sgn * amp_on_post * xpre_pre, w_lo, w_hi)
 """
 
 
