@@ -299,6 +299,27 @@ class SynapseModel:
     def variables(self) -> set[str]:
         return _variables(self.model)
 
+    def per_synapse(self) -> "SynapseModel":
+        """The same synapse with its traces kept per synapse: each an event-driven variable of
+        the model, read without the suffix and set to 1 at the end of its own side's pathway
+        (a ``'pre'`` trace in ``on_pre``, a ``'post'`` one in ``on_post``), as nearest-spike
+        STDP is usually written for Brian2. The builder uses this form where a neuron cannot
+        keep the trace (``traces="synapse"``)."""
+        if not self.traces:
+            return self
+        pre = [n for n, tr in self.traces.items() if tr.side == "pre"]
+        post = [n for n, tr in self.traces.items() if tr.side == "post"]
+        model = self.model.rstrip() + "\n" + "\n".join(
+            f"d{n}/dt = -{n} / {tr.tau} : 1 (event-driven)" for n, tr in self.traces.items()) + "\n"  # fmt: skip
+        rename = {**{f"{n}_pre": n for n in pre}, **{f"{n}_post": n for n in post}}
+
+        def lowered(code: str | None, marks: list) -> str:
+            code = re.sub(r"\b(" + "|".join(map(re.escape, rename)) + r")\b", lambda m: rename[m.group(1)], code or "")
+            return code.rstrip() + "".join(f"\n{n} = 1" for n in marks) + "\n"
+
+        on_post = lowered(self.on_post, post) if (self.on_post or post) else None
+        return dataclasses.replace(self, model=model, on_pre=lowered(self.on_pre, pre), on_post=on_post, traces={})
+
     @property
     def gated(self) -> bool:
         """Whether the code reads the plasticity flags (so the schedule can switch learning off)."""

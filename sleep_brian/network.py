@@ -313,8 +313,11 @@ class BuiltNetwork:
 
         On cpp_standalone the program's simulation time (``last_run_info``) is then the sum of
         the three parts, as for one run."""
+        # namespace={}: every name the code uses is in its group's namespace; without it Brian2
+        # would also look among this function's locals, and warn where one shares a name with a
+        # model variable (as the window's bounds did with the neurons' adaptation 'a').
         if self.spike_window is None:
-            self.net.run(duration, report=report, report_period=report_period)
+            self.net.run(duration, report=report, report_period=report_period, namespace={})
             return
         total = int(round(float(duration / self.model.dt)))
         a, b = (min(max(0, s), total) for s in self.spike_window)
@@ -327,7 +330,7 @@ class BuiltNetwork:
                 continue
             for mon in self.spikes.values():
                 mon.active = active
-            self.net.run(steps * self.model.dt, report=report, report_period=report_period)
+            self.net.run(steps * self.model.dt, report=report, report_period=report_period, namespace={})
             if standalone:
                 b2.device.insert_code("main", "_sleep_brian_run_time += Network::_last_run_time;")
         if standalone:
@@ -1001,7 +1004,8 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
         consts.update(w_lo=float(pw.bounds[0]), w_hi=float(pw.bounds[1]))
     decay_code = ""
     per_neuron = ctx.traces is not None
-    syn_model, pre_code, post_code = _synapse_traces(syn, syn.on_pre, syn.on_post, per_neuron)
+    lowered = syn if per_neuron else syn.per_synapse()
+    syn_model, pre_code, post_code = lowered.model, lowered.on_pre, lowered.on_post
     if rule is not None:
         consts.update(rule.constants(pw))
         decay_code = rule.code
@@ -1175,23 +1179,6 @@ def _trace_parts(ctx: _Context, group: str, dt) -> tuple[str, str, dict]:
     decls = "\n".join(f"{n} : 1" for n in names)
     step = "\n".join(f"{n} = {n} * trace_factor_{n}" for n in names)
     return decls, step, {f"trace_factor_{n}": float(np.exp(-float(dt / tau))) for n, tau in names.items()}
-
-
-def _synapse_traces(syn, on_pre: str, on_post: str, per_neuron: bool) -> tuple[str, str, str]:
-    """The synapse's strings with its declared traces kept per neuron (as written: they read
-    ``<name>_pre`` / ``<name>_post``) or per synapse (event-driven variables, set to 1 at the end
-    of the side's own pathway: pre traces in ``on_pre``, post traces in ``on_post``)."""
-    model = syn.model
-    if per_neuron or not syn.traces:
-        return model, on_pre, on_post
-    pre = [n for n, tr in syn.traces.items() if tr.side == "pre"]
-    post = [n for n, tr in syn.traces.items() if tr.side == "post"]
-    model = model.rstrip() + "\n" + "\n".join(f"d{n}/dt = -{n} / {tr.tau} : 1 (event-driven)"
-                                               for n, tr in syn.traces.items()) + "\n"  # fmt: skip
-    rename = {f"{n}_pre": n for n in pre} | {f"{n}_post": n for n in post}
-    on_pre = word_substitute(on_pre, rename).rstrip() + "".join(f"\n{n} = 1" for n in pre) + "\n"
-    on_post = word_substitute(on_post or "", rename).rstrip() + "".join(f"\n{n} = 1" for n in post)
-    return model, on_pre, (on_post + "\n") if on_post.strip() else ""
 
 
 def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, runs: list, reusable: bool) -> np.ndarray:

@@ -23,7 +23,7 @@ from sleep_brian import equations as eq
 from sleep_brian import network
 from sleep_brian.models.paper import NeuronParams, declare, lif_neuron
 from sleep_brian.models.paper import PaperParams as ModelParams
-from sleep_brian.network import _synapse_traces, attach_step_code, neuron_namespace
+from sleep_brian.network import attach_step_code, neuron_namespace
 from sleep_brian.params import SleepParams, STDPParams
 
 ms, mV, second = b2.ms, b2.mV, b2.second
@@ -191,7 +191,8 @@ def _plastic_synapses(pre, post, params, pathway, *, q_syn=None):
     consts.update(decay_ns)
     # The traces per synapse (build_network(..., traces="synapse")); tests/test_neuron_traces.py
     # checks the per-neuron form against this one.
-    model, on_pre, on_post = _synapse_traces(decl.synapse, eq.STDP_ON_PRE, eq.STDP_ON_POST, per_neuron=False)
+    syn = decl.synapse.per_synapse()
+    model, on_pre, on_post = syn.model, syn.on_pre, syn.on_post
     S = b2.Synapses(
         pre,
         post,

@@ -93,10 +93,9 @@ def test_a_same_step_pair_counts_as_pre_before_post():
     """One input onto one neuron, both spiking in the same step: the on_post pathway (after the
     resets) must read the input's trace at 1, exactly as the per-synapse form sets it in on_pre
     before on_post runs; a spike of the post neuron one step earlier must not count for on_pre."""
-    from sleep_brian.network import _synapse_traces
-
-    syn = declare(PaperParams()).pathways[0].synapse
-    model, on_pre, on_post = _synapse_traces(syn, syn.on_pre, syn.on_post, per_neuron=False)
+    syn = declare(PaperParams()).pathways[0].synapse.per_synapse()
+    model, on_pre, on_post = syn.model, syn.on_pre, syn.on_post
+    assert not syn.traces
     assert "dxpre/dt = -xpre / tau_xpre : 1 (event-driven)" in model
     assert on_pre.strip().endswith("xpre = 1") and "xpost_post" not in on_pre and "xpost" in on_pre
     assert on_post.strip().endswith("xpost = 1") and "xpre_pre" not in on_post

@@ -88,3 +88,32 @@ def test_a_run_keeps_the_raster_and_per_image_responses():
     rate = (a["counts_fit"].sum() + a["counts_test"].sum()) / (200 * (30 + 20) * 0.1)
     assert res.record["population_rates"]["exc"]["test"] == pytest.approx(rate)
     assert res.record["energy"]["spikes"]["exc"] >= a["counts_fit"].sum() + a["counts_test"].sum() + a["counts_wake"].sum()
+
+
+def test_a_windowed_run_reports_no_name_clash():
+    """The run in three parts must not let Brian2 resolve the model's names among the run
+    function's locals (a local 'a' shadowed the neurons' adaptation 'a' with a warning). Brian2's
+    logger does not propagate to the root logger, so a handler of our own listens to it."""
+    import logging
+
+    from sleep_brian.experiment import RunConfig, run
+    from sleep_brian.params import ScheduleParams
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(f"{record.name}: {record.getMessage()}")
+
+    keep = Keep()
+    logging.getLogger("brian2").addHandler(keep)
+    sched = ScheduleParams(n_train=6, n_fit=6, n_test=4, presentation=50 * b2.ms, wake_block=0.3 * b2.second,
+                           sleep_fraction=0.5)  # fmt: skip
+    try:
+        run(RunConfig(device="numpy", schedule=sched, control=False), progress=False)
+    finally:
+        logging.getLogger("brian2").removeHandler(keep)
+    clashes = [m for m in keep.messages if "resolution_conflict" in m]
+    assert not clashes, clashes
