@@ -40,24 +40,21 @@ def point(way: str, args) -> dict:
     from paper_job import job_configs
     from sleep_brian.experiment import plan, simulate
 
-    import os
-
-    # A build of its own in the temporary folder (not the build cache's), where the launcher
-    # leaves the program's peak.
-    os.environ["SLEEP_BRIAN_BUILD_CACHE"] = "off"
     config = job_configs(argparse.Namespace(**{**vars(args), "runs": 1}))[0]
     pl = plan(config)
     run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
     with tempfile.TemporaryDirectory() as tmp:
-        b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", _common.PEAK_RSS_WRAPPER, "./main"]
+        # The launcher writes the program's peak outside the build, which simulate() removes.
+        peak_file = str(Path(tmp) / "peak_rss_kb.txt")
+        wrapper = _common.PEAK_RSS_WRAPPER.replace("'peak_rss_kb.txt'", repr(peak_file))
+        b2.prefs.devices.cpp_standalone.run_cmd_unix = [sys.executable, "-c", wrapper, "./main"]
         try:
             arrays, timings = simulate(config.model, pl.timeline, pl.images, seed=config.seed, device="cpp_standalone",
                                        build_root=tmp, spikes="all" if way == "before" else "window",
                                        **_common.WAYS["before" if way == "before" else "now"])  # fmt: skip
         finally:
             b2.prefs.devices.cpp_standalone.run_cmd_unix = run_cmd
-        rss = list(Path(tmp).rglob("peak_rss_kb.txt"))
-        program = int(rss[0].read_text()) / 1024 if rss else None
+        program = int(Path(peak_file).read_text()) / 1024 if Path(peak_file).exists() else None
     spikes = sum(len(v) for k, v in arrays.items() if k.startswith("spike_i_"))
     return {"way": way, "python_peak_mb": _common.peak_rss_self_mb(), "program_peak_mb": program,
             "read_back_mb": sum(np.asarray(v).nbytes for v in arrays.values()) / 2**20, "spikes_read": spikes,
