@@ -18,7 +18,7 @@ program's own simulation times, compile excluded, with the firing rates beside t
 power law the three are the same simulation up to rounding, with the stochastic rule other
 samples of the same process.
 
-    python benchmarks/cheaper_events.py --quick        # about 10 minutes on 2 cores
+    python benchmarks/cheaper_events.py --quick        # 12 builds (4 ways x 3 stretches): mostly compiling
     python benchmarks/cheaper_events.py --model paper  # the power law
 
 The last line reads ``cheaper events speedup: X.X (wake A.A, sleep B.B)``: the median over

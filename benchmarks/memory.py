@@ -15,7 +15,7 @@ arrays), the standalone program's peak (its own ``getrusage``), and the bytes of
 back, then a last line ``peak memory before/now: X.X (python A.A, program B.B)`` (the larger of
 the two peaks, before over now).
 
-    python benchmarks/memory.py                       # the paper job (two runs of ~10 min here)
+    python benchmarks/memory.py                       # the paper job (here: 464 s and 109 s of simulation)
     python benchmarks/memory.py --n-train 1000 --n-fit 300 --n-test 300   # a smaller job
 """
 

@@ -712,8 +712,8 @@ def simulate(model: Model, timeline: Timeline, images, *, seed: int, device: str
     # schedule shape starts from a build of the same model and lowering (its family).
     cache_key = {"label": f"{model.name}, fresh build", "family": {"declaration": model.to_dict(), "lowering": lowering},
                  "n_images": int(len(images)), "slot_steps": int(timeline.slot_steps),
-                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline)), "spikes": spikes, "decay": decay, "traces": traces,
-                 "noise": noise}  # fmt: skip
+                 "n_slots": int(len(timeline.sleep)), "snapshot_grid": int(sleep_grid(timeline)), "spikes": spikes,
+                 "decay": decay, "traces": traces, "noise": noise}  # fmt: skip
     with devices.target(device, build_root=build_root, cache_key=cache_key) as dev, devices.quiet_codegen_warnings():
         dev.seed(st.brian_seed)
         built = build_network(

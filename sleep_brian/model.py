@@ -54,6 +54,7 @@ from typing import Any
 
 import brian2 as b2
 import numpy as np
+from brian2.utils.stringtools import word_substitute
 
 from sleep_brian.errors import ModelError
 from sleep_brian.params import InputParams, ScheduleParams, to_dict
@@ -89,6 +90,8 @@ COUNT_VARIABLE = "spike_count"
 #: The variable in which the builder marks a neuron's sleep clock at its last decay event (the
 #: event-driven sleep decay, :data:`sleep_brian.network.DECAY_SCHEDULES`).
 DECAY_MARK = "clock_at_decay"
+#: Every variable the builder may add to a group (a model must not declare one).
+_GROUP_VARIABLES = REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE, DECAY_MARK)
 #: Names the builder puts into namespaces; a declared parameter of the same name would be shadowed.
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
@@ -148,7 +151,7 @@ def _check_params(owner: str, params: Mapping) -> None:
         raise ModelError(f"{owner}: params must be a dict of name -> value, got {type(params).__name__}.")
     for k, v in params.items():
         _check_name(f"{owner} parameter", k)
-        if k in _BUILDER_NAMES or k in REGIME_VARIABLES or k in REPLICA_VARIABLES or k in (COUNT_VARIABLE, DECAY_MARK):
+        if k in _BUILDER_NAMES or k in _GROUP_VARIABLES:
             raise ModelError(f"{owner}: parameter {k!r} clashes with a name the builder provides; rename it.")
         if isinstance(v, (int, float, np.number, b2.Quantity)) and not np.all(np.isfinite(np.asarray(v))):
             raise ModelError(f"{owner}: parameter {k} = {v!r} must be finite.")
@@ -211,7 +214,7 @@ class NeuronModel:
     def __post_init__(self):
         owner = f"NeuronModel {self.name or ''}".strip()
         names = _declared(owner, self.equations, "equations")
-        clash = names & set(REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE, DECAY_MARK))
+        clash = names & set(_GROUP_VARIABLES)
         if clash:
             raise ModelError(f"{owner}: declares {sorted(clash)}, which the builder adds to every group; remove them.")
         _check_params(owner, self.params)
@@ -314,8 +317,7 @@ class SynapseModel:
         rename = {**{f"{n}_pre": n for n in pre}, **{f"{n}_post": n for n in post}}
 
         def lowered(code: str | None, marks: list) -> str:
-            code = re.sub(r"\b(" + "|".join(map(re.escape, rename)) + r")\b", lambda m: rename[m.group(1)], code or "")
-            return code.rstrip() + "".join(f"\n{n} = 1" for n in marks) + "\n"
+            return word_substitute(code or "", rename).rstrip() + "".join(f"\n{n} = 1" for n in marks) + "\n"
 
         on_post = lowered(self.on_post, post) if (self.on_post or post) else None
         return dataclasses.replace(self, model=model, on_pre=lowered(self.on_pre, pre), on_post=on_post, traces={})

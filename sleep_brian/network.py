@@ -84,7 +84,7 @@ SPIKE_RECORDING = ("all", "window")
 #: changes the random stream but not the distribution (tests/test_decay_events.py). ``"auto"``:
 #: ``"events"`` except on the single-clock lowering (GeNN has no custom events), and for the
 #: pathways where an event cannot stand for the spike (an endpoint whose threshold draws random
-#: numbers, or a delayed pathway), which keep ``"spikes"``.
+#: numbers), which keep ``"spikes"``.
 DECAY_SCHEDULES = ("auto", "events", "spikes")
 #: Where the nearest-spike traces a synapse model declares (:class:`~sleep_brian.model.NeuronTrace`)
 #: are kept. ``"neuron"``: once per neuron, multiplied by exp(-dt / tau) every step and set to 1
@@ -679,12 +679,7 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
                    tick=_clock_tick(model))  # fmt: skip
     ctx.decay_pathways, ctx.decay_groups = _decay_plan(model, lowering, decay)
     ctx.traces = _trace_plan(model, lowering, traces)
-    if noise not in NOISE_PLACES:
-        raise ConfigError(f"noise = {noise!r}; expected one of {', '.join(NOISE_PLACES)}.")
-    if noise == "asleep" and single:
-        raise ConfigError("noise='asleep' needs a custom Brian2 event, which the single_clock lowering (noise as an xi "
-                          "term, GeNN's rules) does not use; pass noise='auto' or 'every_step'.")  # fmt: skip
-    ctx.noise_asleep = noise != "every_step" and not single
+    ctx.noise_asleep = _noise_plan(lowering, noise)
     conns = [r.connectivity for r in runs]
     starts = {pw.name: np.concatenate([[0], np.cumsum([c.n(pw.name) for c in conns])]).astype(np.int64)
               for pw in model.pathways}  # fmt: skip
@@ -919,11 +914,10 @@ def _input_layer(ctx: _Context) -> b2.NeuronGroup:
               clock_tick=ctx.tick)  # fmt: skip
     model = ctx.model
     n = model.inputs.size
-    decls, trace_step, factors = _trace_parts(ctx, model.inputs.name, model.dt)
+    decls, trace_step, resets, factors = _trace_parts(ctx, model.inputs.name, model.dt)
     ns.update(factors)
-    resets = "\n".join(f"{name} = 1" for name in (ctx.traces or {}).get(model.inputs.name, {})) or None
     inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k) + "\n" + decls,
-                            threshold="rand() < p", reset=resets, name=model.inputs.name, namespace=ns,
+                            threshold="rand() < p", reset=resets or None, name=model.inputs.name, namespace=ns,
                             **ctx.clock)  # fmt: skip
     ctx.add_layout(inputs, n)
     if ctx.lowering in ("timed_array", "single_clock"):
@@ -945,10 +939,10 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
         # recording each spike (an integer, so exact however many).
         eqs = eqs + b2.Equations("spike_count : integer")
         reset = (reset or "").rstrip() + "\nspike_count += 1"
-    decls, trace_step, factors = _trace_parts(ctx, pop.name, ctx.model.dt)
+    decls, trace_step, trace_resets, factors = _trace_parts(ctx, pop.name, ctx.model.dt)
     if factors:
         eqs = eqs + b2.Equations(decls)
-        reset = reset.rstrip() + "".join(f"\n{name} = 1" for name in ctx.traces[pop.name])
+        reset = reset.rstrip() + "\n" + trace_resets
     events = {}
     if pop.name in ctx.decay_groups:
         # The decay is due at a spike during sleep and once at the first step after a sleep
@@ -1165,20 +1159,35 @@ def _trace_plan(model: Model, lowering: str, traces: str) -> dict | None:
         if group == model.inputs.name:
             declared = {"p", *REGIME_VARIABLES}
         else:
-            declared = b2.Equations(next(p for p in model.populations if p.name == group).neuron.equations).names
+            neuron = next(p for p in model.populations if p.name == group).neuron
+            if neuron.threshold is None:
+                raise ModelError(f"population {group!r} never spikes (no threshold), so it cannot keep the trace(s) "
+                                 f"{sorted(names)} its synapses read.")  # fmt: skip
+            declared = b2.Equations(neuron.equations).names
         clash = set(names) & set(declared)
         if clash:
             raise ModelError(f"population {group!r} declares {sorted(clash)}, which its synapses' traces need as names.")
     return plan
 
 
-def _trace_parts(ctx: _Context, group: str, dt) -> tuple[str, str, dict]:
-    """A group's neuron traces: their declarations, their per-step decay and the namespace of
-    its factors (each exp(-dt / tau), computed once)."""
+def _noise_plan(lowering: str, noise: str) -> bool:
+    """Whether the sleep noise is drawn for sleeping neurons only (:data:`NOISE_PLACES`)."""
+    if noise not in NOISE_PLACES:
+        raise ConfigError(f"noise = {noise!r}; expected one of {', '.join(NOISE_PLACES)}.")
+    if noise == "asleep" and lowering == "single_clock":
+        raise ConfigError("noise='asleep' needs a custom Brian2 event, which the single_clock lowering (noise as an xi "
+                          "term, GeNN's rules) does not use; pass noise='auto' or 'every_step'.")  # fmt: skip
+    return noise != "every_step" and lowering != "single_clock"
+
+
+def _trace_parts(ctx: _Context, group: str, dt) -> tuple[str, str, str, dict]:
+    """A group's neuron traces: their declarations, their per-step decay, their reset to 1 and
+    the namespace of the decay factors (each exp(-dt / tau), computed once)."""
     names = (ctx.traces or {}).get(group, {})
     decls = "\n".join(f"{n} : 1" for n in names)
     step = "\n".join(f"{n} = {n} * trace_factor_{n}" for n in names)
-    return decls, step, {f"trace_factor_{n}": float(np.exp(-float(dt / tau))) for n, tau in names.items()}
+    resets = "\n".join(f"{n} = 1" for n in names)
+    return decls, step, resets, {f"trace_factor_{n}": float(np.exp(-float(dt / tau))) for n, tau in names.items()}
 
 
 def _initial_weights(ctx: _Context, pw: Pathway, S: b2.Synapses, runs: list, reusable: bool) -> np.ndarray:

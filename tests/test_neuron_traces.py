@@ -89,10 +89,11 @@ def test_neuron_traces_on_cpp_standalone(tmp_path):
     _assert_equal_runs(declare(PaperParams(sleep=SleepParams(lam=0.999, rule="stochastic"))), "cpp_standalone", tmp_path)
 
 
-def test_a_same_step_pair_counts_as_pre_before_post():
-    """One input onto one neuron, both spiking in the same step: the on_post pathway (after the
-    resets) must read the input's trace at 1, exactly as the per-synapse form sets it in on_pre
-    before on_post runs; a spike of the post neuron one step earlier must not count for on_pre."""
+def test_the_per_synapse_form_sets_each_trace_in_its_own_pathway():
+    """The per-synapse form (SynapseModel.per_synapse) declares each trace as an event-driven
+    variable, reads it without the suffix and sets it to 1 at the end of its own side's pathway:
+    a pre trace in on_pre, before the same step's on_post reads it (pre before post). That the
+    per-neuron form pairs the same way is what the run comparisons above check."""
     syn = declare(PaperParams()).pathways[0].synapse.per_synapse()
     model, on_pre, on_post = syn.model, syn.on_pre, syn.on_post
     assert not syn.traces
@@ -131,3 +132,15 @@ def test_two_time_constants_for_one_neurons_trace_are_refused():
         build_network(model, tl, np.zeros((1, 225)), np.random.default_rng(0))
     # kept per synapse, each pathway has its own: that builds
     build_network(model, tl, np.zeros((1, 225)), np.random.default_rng(0), traces="synapse")
+
+
+def test_a_trace_on_a_population_that_never_spikes_is_refused():
+    import dataclasses
+
+    model = declare(PaperParams())
+    pops = tuple(dataclasses.replace(p, neuron=dataclasses.replace(p.neuron, threshold=None, reset=None))
+                 if p.name == "inh" else p for p in model.populations)  # fmt: skip
+    model = dataclasses.replace(model, populations=pops)
+    tl = lower([Wake(np.arange(1), 10 * ms)], model.dt)
+    with pytest.raises(ModelError, match="never spikes"):
+        build_network(model, tl, np.zeros((1, 225)), np.random.default_rng(0))
