@@ -18,6 +18,9 @@ The ``authors`` model reproduces the authors' published code, quirk by quirk, as
 2. ``repeat_batch=300``: every training batch re-uses the same first 300 images.
 4. ``sleep_cap=10 s``: every sleep is at most 10,000 steps, so fractions >= ~0.29 act alike.
 
+and their sleep's early end (not a defect; :func:`authors_exit`): a sleep stops once both
+group sums of |w| are within 1e-3 of their values at the start of training.
+
 Presentation time is 1000 ms in both (the authors' published run; measured on digits, shorter
 presentations read out worse).
 """
@@ -34,7 +37,7 @@ from sleep_brian import equations as eq
 from sleep_brian import sleep_rules
 from sleep_brian.errors import ConfigError
 from sleep_brian.model import (Bernoulli, InputLayer, Model, NeuronModel, NeuronTrace, Noise, Pathway, Population,
-                               SynapseModel)
+                               SleepExit, SynapseModel)
 from sleep_brian.params import InputParams, ScheduleParams, SleepParams, STDPParams, _positive, _Validated, qty
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "authors",
     "authors_params",
     "authors_schedule",
+    "authors_exit",
 ]
 
 #: The four plastic pathways of the paper's network, in the order their connections are drawn.
@@ -257,12 +261,30 @@ def authors_schedule(**overrides) -> ScheduleParams:
     return ScheduleParams(**{**base, **overrides})
 
 
+def authors_exit(model: Model, **overrides) -> SleepExit:
+    """The authors' early end of sleep for ``model`` (their src/train.py and weight_funcs.py):
+    the excitatory group sums |w| over every pathway from the input or E neurons, the
+    inhibitory one over I -> E; a sleep stops when both are within ``tol = 1e-3`` of
+    ``beta = 1`` times their sums at the start of training, checked every sleep step as in
+    their loop; a sleep that does not get there gives up (keeps its weights)."""
+    groups = {"exc": tuple(pw.name for pw in model.pathways if pw.source in (model.inputs.name, "exc")),
+              "inh": tuple(pw.name for pw in model.pathways if pw.source == "inh")}  # fmt: skip
+    base = dict(groups={g: pws for g, pws in groups.items() if pws}, tol=1e-3, beta=1.0, on_timeout="give_up",
+                check_every=1 * b2.ms)  # fmt: skip
+    return SleepExit(**{**base, **overrides})
+
+
 def authors(params: PaperParams | None = None, *, sleep_rule: str | None = None, stdp: str | None = None,
-            cap: bool = True, name: str = "authors") -> Model:  # fmt: skip
+            cap: bool = True, exit: bool | dict = True, name: str = "authors") -> Model:  # fmt: skip
     """The authors' code: anti-causal STDP without A+/A-, 300 images repeated, sleep capped at 10 s
-    (``cap=False``: no cap)."""
+    (``cap=False``: no cap), their sleep's early end (``exit=False``: none; a dict: its
+    :func:`authors_exit` overrides, e.g. ``{"on_timeout": "scale_to_target"}``)."""
     p = _with(params or authors_params(), sleep_rule, stdp)
     schedule = authors_schedule() if cap else authors_schedule(sleep_cap=None)
-    return declare(p, name=name, schedule=schedule,
-                   description="Massey et al. 2026 as their code runs it: anti-causal STDP, 300 images repeated"
-                   + (", sleep capped at 10 s" if cap else ""))  # fmt: skip
+    model = declare(p, name=name, schedule=schedule,
+                    description="Massey et al. 2026 as their code runs it: anti-causal STDP, 300 images repeated"
+                    + (", sleep capped at 10 s" if cap else "") + (", early end of sleep" if exit else ""))  # fmt: skip
+    if not exit:
+        return model
+    ended = authors_exit(model, **(exit if isinstance(exit, dict) else {}))
+    return model.replace(sleep_rule=dataclasses.replace(model.sleep_rule, exit=ended))

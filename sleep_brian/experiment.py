@@ -29,7 +29,7 @@ from pathlib import Path
 import brian2 as b2
 import numpy as np
 
-from sleep_brian import devices, energy, metrics, readout, store
+from sleep_brian import devices, energy, metrics, readout, sleep_exit, store
 from sleep_brian.data import load_dataset
 from sleep_brian.encoding import encode_images
 from sleep_brian.errors import ConfigError, DeviceError, SimulationError
@@ -208,7 +208,7 @@ def plan(config: RunConfig) -> Plan:
     training = []
     for _ in range(s.epochs):
         order = np.resize(rng.permutation(distinct), n_tr)  # authors' quirk: cycles the same batch
-        training += paper_schedule(order, s.presentation, s.sleep_fraction, s.wake_block, s.sleep_cap)
+        training += paper_schedule(order, s.presentation, s.sleep_fraction, s.wake_block, s.sleep_cap, m.sleep_exit)
     phases = []
     if config.control:
         phases += [Test(fit_idx, s.presentation, "fit_untrained"), Test(test_idx, s.presentation, "test_untrained")]
@@ -288,6 +288,14 @@ def _read_back(model: Model, built: BuiltNetwork, timelines: list, rngs: list, c
     cum = {name: np.concatenate([np.asarray(mon.spike_count[:], dtype=np.int64),
                                  np.asarray(built.groups[name].spike_count[:], dtype=np.int64)[:, None]], axis=1)
            for name, mon in built.counts.items()}  # fmt: skip
+    exits, asleep = None, {}
+    if built.exit_counts is not None:
+        asleep = {name: np.asarray(getattr(built.groups[name], sleep_exit.ASLEEP_COUNT)[:], dtype=np.int64)
+                  for name in built.counts}  # fmt: skip
+        ctrl = built.exit_counts.source
+        exits = {v: np.concatenate([np.asarray(getattr(built.exit_counts, v)[:], dtype=float),
+                                    np.asarray(getattr(ctrl, v)[:], dtype=float)[:, None]], axis=1)
+                 for v in ("slept", "exits", "scales")}  # fmt: skip
     w_all, last_all, snaps = {}, {}, {}
     for pw, S in built.synapses.items():
         w_all[pw] = np.asarray(S.w[:], dtype=float)
@@ -324,6 +332,12 @@ def _read_back(model: Model, built: BuiltNetwork, timelines: list, rngs: list, c
         for name, c in cum.items():
             out[f"slot_counts_{name}"] = c[neurons[name], :][:, cols].T.astype(np.int32)  # (n_slots + 1, n)
         out["slot_steps"] = np.array(tl.slot_steps)
+        if exits is not None:
+            # Per slot start and at the end, replica r's controller: steps slept, exits, rescalings.
+            for v, c in exits.items():
+                out[f"exit_{v}"] = c[r, cols]
+            for name, c in asleep.items():
+                out[f"spikes_asleep_{name}"] = c[neurons[name]]
         clock_now = float(clocks[neurons[model.readout].start])
         for pw in built.synapses:
             w = w_all[pw][syn[pw]]
@@ -553,6 +567,7 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
     finite = all(not w.get("nan") for w in weights.values())
     stability = _stability(config, pl, arrays) if finite else {}
     dt_s = float(m.dt)
+    episodes = sleep_exit.sleep_episodes(tl, arrays, m.sleep_exit.on_timeout if m.sleep_exit else None)
     return {
         "status": "flagged" if (flags["nan_weights"] or flags["runaway"] or flags["saturated"] or flags["silent"]) else "ok",
         "accuracy": accuracy,
@@ -566,7 +581,10 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
             "dt_s": dt_s,
             "duration_s": tl.n_steps * dt_s,
             "wake_s": sum(s.stop_step - s.start_step for s in tl.spans_of("wake")) * dt_s,
-            "sleep_s": sum(s.stop_step - s.start_step for s in tl.spans_of("sleep")) * dt_s,
+            # The time slept: a sleep exit's idle rest of an episode is not sleep.
+            "sleep_s": sum(e["actual_s"] for e in episodes),
+            "sleep_scheduled_s": sum(s.stop_step - s.start_step for s in tl.spans_of("sleep")) * dt_s,
+            "sleeps": episodes,
             "test_s": sum(s.stop_step - s.start_step for s in tl.spans_of("test")) * dt_s,
             "n_sleeps": len(tl.spans_of("sleep")),
             "spans": [
@@ -588,8 +606,12 @@ def _population_rates(model: Model, tl: Timeline, arrays: dict) -> dict:
         for kind in ("wake", "sleep", "test"):
             spans = tl.spans_of(kind)
             n_steps = sum(s.stop_step - s.start_step for s in spans)
+            n = sum(int(spikes_between(arrays, pop.name, s.start_step, s.stop_step).sum()) for s in spans)
+            if kind == "sleep" and f"spikes_asleep_{pop.name}" in arrays:
+                # A sleep exit's idle rest of an episode is no sleep: the time and spikes slept.
+                n_steps = sum(sleep_exit.slept_stop(tl, arrays, s) - s.start_step for s in spans)
+                n = int(arrays[f"spikes_asleep_{pop.name}"].sum())
             if n_steps:
-                n = sum(int(spikes_between(arrays, pop.name, s.start_step, s.stop_step).sum()) for s in spans)
                 entry[kind] = n / (pop.size * n_steps * dt_s)
         out[pop.name] = entry
     return out

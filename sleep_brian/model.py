@@ -65,6 +65,8 @@ __all__ = [
     "NeuronModel",
     "SynapseModel",
     "SleepRule",
+    "SleepExit",
+    "ON_TIMEOUT",
     "Bernoulli",
     "OneToOne",
     "AllToAll",
@@ -91,12 +93,14 @@ COUNT_VARIABLE = "spike_count"
 #: event-driven sleep decay, :data:`sleep_brian.network.DECAY_SCHEDULES`).
 DECAY_MARK = "clock_at_decay"
 #: Every variable the builder may add to a group (a model must not declare one).
-_GROUP_VARIABLES = REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE, DECAY_MARK)
+_GROUP_VARIABLES = REGIME_VARIABLES + REPLICA_VARIABLES + (COUNT_VARIABLE, DECAY_MARK, "spikes_asleep", "exit_off",
+                                                        "exit_due")
 #: Names the builder puts into namespaces; a declared parameter of the same name would be shadowed.
 _BUILDER_NAMES = {
     "sleep_schedule", "plastic_schedule", "image_schedule", "images", "clock_tick", "noise_step",
     "noise_sigma", "p_scale", "sgn", "w_lo", "w_hi", "last_sleep", "decay_exponent",
     "normalize_schedule", "normalize_total", "replica", "local_i", "sleep_clock_grid",
+    "exit_due", "exit_off", "sleep_exit",
 }  # fmt: skip
 #: A pathway whose ``sleep_rule`` is this string uses the model's rule.
 MODEL_DEFAULT = "model"
@@ -331,6 +335,97 @@ class SynapseModel:
         return _plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
+#: What a sleep that did not converge does at its end (:class:`SleepExit`).
+ON_TIMEOUT = ("give_up", "scale_to_target", "extend")
+
+
+@dataclass(frozen=True)
+class SleepExit:
+    """The authors' early end of a sleep: stop as soon as the weights are back at baseline.
+
+    During a sleep episode, every ``check_every`` the builder sums |w| over the pathways of each
+    group in ``groups`` (every weight brought up to date with the sleep rule first). When every
+    sum lies within ``tol`` (relative) of its target, ``beta`` times the sum at the start of the
+    run, the rest of the scheduled episode is skipped: the network idles (no input, no noise, no
+    plasticity, no decay) until the schedule's next phase, and records count only the time
+    slept. An episode that has not converged by its end does what ``on_timeout`` says:
+
+    - ``"give_up"`` (the authors' default): keep the weights;
+    - ``"scale_to_target"``: rescale the weights of each group by target / sum (one factor per
+      group and replica), then clip them to their pathway's bounds;
+    - ``"extend"``: keep sleeping past the scheduled window, up to ``max_extension`` more (None:
+      as long again as the window) and within the schedule's sleep cap, until the sums
+      converge; then give up.
+
+    All of it is generated code (custom events and one small controller group per network), so
+    it runs in the compiled simulation without Python in the loop.
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of str
+        Group name -> the pathways whose |w| it sums. The paper's: ``{"exc": (pathways from
+        the input or E neurons), "inh": (I -> E)}``.
+    tol : float
+        Relative tolerance of every sum around its target (authors: 1e-3).
+    beta : float
+        Target = beta x the group's sum at the start of the run (authors: 1.0).
+    on_timeout : str
+        One of :data:`ON_TIMEOUT`.
+    check_every : Quantity
+        Time between checks during sleep, a multiple of the model's dt. The authors check
+        every step (1 ms); see ``docs/sleep-exit.md`` for what a coarser cadence changes.
+    max_extension : Quantity, optional
+        ``on_timeout="extend"`` only: the longest extension past the window.
+    """
+
+    groups: Mapping
+    tol: float = 1e-3
+    beta: float = 1.0
+    on_timeout: str = "give_up"
+    check_every: b2.Quantity = field(default_factory=lambda: 1 * b2.ms)
+    max_extension: b2.Quantity | None = None
+
+    def __post_init__(self):
+        owner = "SleepExit"
+        if not isinstance(self.groups, Mapping) or not self.groups:
+            raise ModelError(f"{owner}: groups must map a group name to its pathways, e.g. {{'exc': ('in_e', 'e_e')}}.")
+        groups = {}
+        for name, pws in self.groups.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise ModelError(f"{owner}: group name {name!r} must be an identifier (letters, digits, _).")
+            pws = (pws,) if isinstance(pws, str) else tuple(pws)
+            if not pws or not all(isinstance(p, str) for p in pws):
+                raise ModelError(f"{owner}: group {name!r} must list pathway names, got {pws!r}.")
+            groups[name] = pws
+        object.__setattr__(self, "groups", groups)
+        for attr in ("tol", "beta"):
+            v = getattr(self, attr)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise ModelError(f"{owner}: {attr} = {v!r} must be a finite number >= 0.")
+        if self.beta == 0:
+            raise ModelError(f"{owner}: beta = 0 makes every target 0, which no sum of |w| within bounds reaches.")
+        if self.on_timeout not in ON_TIMEOUT:
+            raise ModelError(f"{owner}: on_timeout = {self.on_timeout!r}; expected one of {', '.join(ON_TIMEOUT)}.")
+        for attr in ("check_every", "max_extension"):
+            v = getattr(self, attr)
+            if v is None and attr == "max_extension":
+                continue
+            if not isinstance(v, b2.Quantity) or v.dim is not b2.second.dim or not float(v) > 0:
+                raise ModelError(f"{owner}: {attr} = {v!r} must be a positive time, e.g. 10 * brian2.ms.")
+        if self.max_extension is not None and self.on_timeout != "extend":
+            raise ModelError(f"{owner}: max_extension applies to on_timeout='extend' only (got {self.on_timeout!r}).")
+
+    def check_steps(self, dt) -> int:
+        """The cadence in time steps of ``dt`` (a whole number of them)."""
+        n = float(self.check_every / dt)
+        if abs(n - round(n)) > 1e-6 or round(n) < 1:
+            raise ModelError(f"SleepExit: check_every = {self.check_every} is not a whole number of time steps (dt = {dt}).")
+        return int(round(n))
+
+    def to_dict(self) -> dict:
+        return _plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+
 @dataclass(frozen=True)
 class SleepRule:
     """What sleep does to a weight, as Brian2 code applied lazily and exactly.
@@ -358,6 +453,9 @@ class SleepRule:
         for the decay still owed at the end of a run. Without it the builder brings every
         weight up to date in the simulation's last step.
     description : str
+    exit : SleepExit, optional
+        End a sleep early once the weights are back at baseline (the authors' sleep). Only the
+        model's own rule (``Model.sleep_rule``) may declare one.
     """
 
     name: str
@@ -367,6 +465,7 @@ class SleepRule:
     needs: tuple = ()
     settle: Callable | None = None
     description: str = ""
+    exit: SleepExit | None = None
 
     def __post_init__(self):
         owner = f"SleepRule {self.name}"
@@ -378,6 +477,8 @@ class SleepRule:
         if not isinstance(self.dt_ref, b2.Quantity) or self.dt_ref.dim is not b2.second.dim:
             raise ModelError(f"{owner}: dt_ref = {self.dt_ref!r} must be a time, e.g. 1 * brian2.ms.")
         _check_params(owner, self.params)
+        if self.exit is not None and not isinstance(self.exit, SleepExit):
+            raise ModelError(f"{owner}: exit must be a SleepExit or None, got {self.exit!r}.")
 
     def constants(self, pathway: "Pathway") -> dict:
         """The rule's constants for ``pathway`` (functions of the pathway evaluated)."""
@@ -390,6 +491,8 @@ class SleepRule:
         d = {"name": self.name, "code": self.code, "dt_ref": _plain(self.dt_ref), "needs": list(self.needs),
              "description": self.description, "settle": _plain(self.settle) if self.settle else None}  # fmt: skip
         d["params"] = _plain(self.constants(pathway)) if pathway is not None else _plain(dict(self.params))
+        if self.exit is not None:  # only when declared, so that other rules keep their keys
+            d["exit"] = self.exit.to_dict()
         return d
 
 
@@ -816,11 +919,40 @@ class Model:
                     raise
                 except Exception as exc:  # a parameter function failed on this pathway
                     raise ModelError(f"{where}: sleep rule {rule.name!r}: its parameters cannot be evaluated: {exc}") from None
+        self._check_exit(rules)
         if len({float(r.dt_ref) for r in rules}) > 1:
             raise ModelError(f"model {self.name!r}: its sleep rules use different dt_ref; the sleep clock counts in one.")
         if self.schedule is not None and not isinstance(self.schedule, ScheduleParams):
             raise ModelError(f"model {self.name!r}: schedule must be a ScheduleParams, got {type(self.schedule).__name__}.")
         return self
+
+    @property
+    def sleep_exit(self) -> SleepExit | None:
+        """The early end of sleep the model's rule declares (:class:`SleepExit`), or None."""
+        return self.sleep_rule.exit if self.sleep_rule is not None else None
+
+    def _check_exit(self, rules: list) -> None:
+        for rule in rules:
+            if rule is not self.sleep_rule and rule.exit is not None:
+                raise ModelError(
+                    f"model {self.name!r}: the sleep rule {rule.name!r} of a pathway declares an exit; a sleep ends for "
+                    "the whole network, so only the model's sleep_rule may declare one."
+                )
+        ex = self.sleep_exit
+        if ex is None:
+            return
+        where = f"model {self.name!r}, sleep exit"
+        names, seen = self.pathway_names, {}
+        for group, pws in ex.groups.items():
+            for pw in pws:
+                if pw not in names:
+                    raise ModelError(f"{where}: group {group!r} names an unknown pathway {pw!r}; known: {', '.join(names)}.")
+                if pw in seen:
+                    raise ModelError(f"{where}: pathway {pw!r} is in groups {seen[pw]!r} and {group!r}; a weight counts once.")
+                seen[pw] = group
+                if self.pathway(pw).bounds is None and ex.on_timeout == "scale_to_target":
+                    raise ModelError(f"{where}: scale_to_target clips to the bounds, but pathway {pw!r} declares none.")
+        ex.check_steps(self.dt)
 
     # -- records
     def to_dict(self) -> dict:

@@ -31,6 +31,7 @@ from brian2.equations.equations import SingleEquation
 from brian2.utils.stringtools import word_substitute
 
 from sleep_brian import equations as eq
+from sleep_brian import sleep_exit as ex
 from sleep_brian.errors import ConfigError, ModelError
 from sleep_brian.model import DECAY_MARK, REGIME_VARIABLES, REPLICA_VARIABLES, Model, NeuronModel, Pathway, Population
 from sleep_brian.timeline import NO_IMAGE, Timeline, sleep_grid
@@ -306,6 +307,8 @@ class BuiltNetwork:
     count_steps: int = 1
     #: ``(start_step, stop_step)``: the spike monitors record only within it (``spikes="window"``).
     spike_window: tuple[int, int] | None = None
+    #: The sleep exit's counters at every slot start (:mod:`sleep_brian.sleep_exit`), if any.
+    exit_counts: b2.StateMonitor | None = None
 
     def run(self, duration, report=None, report_period=10 * b2.second) -> None:
         """Run the network for ``duration``: in one go, or, with a spike window, in three parts
@@ -680,6 +683,7 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
     ctx.decay_pathways, ctx.decay_groups = _decay_plan(model, lowering, decay)
     ctx.traces = _trace_plan(model, lowering, traces)
     ctx.noise_asleep = _noise_plan(lowering, noise)
+    ctx.exit = ex.exit_plan(model, lowering)
     conns = [r.connectivity for r in runs]
     starts = {pw.name: np.concatenate([[0], np.cumsum([c.n(pw.name) for c in conns])]).astype(np.int64)
               for pw in model.pathways}  # fmt: skip
@@ -688,7 +692,19 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
     groups = {model.inputs.name: _input_layer(ctx)}
     for pop in model.populations:
         groups[pop.name] = _population(ctx, pop)
-    extra = []
+    extra, exit_counts = [], None
+    # Linked before any pathway is made: the synapses take their references to the groups' variables then.
+    if ctx.exit is not None:
+        ctrl = ex.controller(ctx.exit, k, {"sleep_schedule": ctx.schedules["sleep_schedule"]}, ctx.code, ctx.clock)
+        extra.append(ctrl)
+        for name, g in groups.items():
+            ex.link(ctx.exit, ctrl, g, name, model.groups[name], k)
+            if name in ctx.exit.accumulates:
+                extra.append(ex.reducer(ctx.exit, ctrl, g, name, model.groups[name], k))
+        # The controller's counters at every slot start: each sleep's length slept and its end.
+        exit_counts = b2.StateMonitor(ctrl, ["slept", "exits", "scales"], record=True, dt=ctx.slot, when="start",
+                                      order=-50, name="exit_counts")  # fmt: skip
+        extra.append(exit_counts)
     if lowering == "network_operation":
         extra.append(regime_switcher(model, runs[0].timeline, groups, runs[0].images, ctx.p_scale))
 
@@ -736,6 +752,7 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
         initial_weights=start_weights,
         data_arrays=ctx.data_arrays,
         layout=layout,
+        exit_counts=exit_counts,
     )
 
 
@@ -888,6 +905,12 @@ class _Context:
         self.traces: dict | None = None
         #: Whether the sleep noise is drawn for sleeping neurons only (NOISE_PLACES).
         self.noise_asleep = False
+        #: The model's early end of sleep, if it declares one (:mod:`sleep_brian.sleep_exit`).
+        self.exit: ex.ExitPlan | None = None
+
+    def regime(self, code: str) -> str:
+        """Regime code (flags from the schedule) for this build: gated by the sleep exit if any."""
+        return ex.gate_regime(code) if self.exit is not None else code
 
     def code(self, code: str | None, side: str = "") -> str | None:
         """``code`` reading the schedule as this build does: per replica (the column of the
@@ -916,12 +939,17 @@ def _input_layer(ctx: _Context) -> b2.NeuronGroup:
     n = model.inputs.size
     decls, trace_step, resets, factors = _trace_parts(ctx, model.inputs.name, model.dt)
     ns.update(factors)
-    inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k) + "\n" + decls,
+    exit_decls = ctx.exit.declarations(model.inputs.name) if ctx.exit is not None else ""
+    events = ctx.exit.events(model.inputs.name) if ctx.exit is not None else {}
+    inputs = b2.NeuronGroup(n * ctx.k, eq.INPUT_BERNOULLI + _replica_variables(ctx.k) + "\n" + decls + "\n" + exit_decls,
                             threshold="rand() < p", reset=resets or None, name=model.inputs.name, namespace=ns,
-                            **ctx.clock)  # fmt: skip
+                            events=events or None, **ctx.clock)  # fmt: skip
     ctx.add_layout(inputs, n)
     if ctx.lowering in ("timed_array", "single_clock"):
-        inputs.run_regularly(ctx.code(eq.INPUT_STIMULUS_UPDATE), dt=ctx.slot)
+        inputs.run_regularly(ctx.code(ctx.regime(eq.INPUT_STIMULUS_UPDATE)), dt=ctx.slot)
+    if ctx.exit is not None:
+        # An exit can fall within a slot: the flags follow it every step.
+        trace_step = ctx.code(ctx.regime(eq.REGIME_UPDATE)) + (trace_step or "")
     attach_step_code(inputs, model.dt, ctx.lowering, trace_step or None)
     return inputs
 
@@ -933,12 +961,19 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
     eqs = _equations(pop, ctx.single, sums)
     if ctx.k > 1:
         eqs = eqs + b2.Equations(_replica_variables(ctx.k))
+    if ctx.exit is not None:
+        eqs = eqs + b2.Equations(ctx.exit.declarations(pop.name))
     reset = nm.reset
     if nm.threshold is not None:
         # Spikes so far: sampled once per slot, it gives every count the readouts need without
         # recording each spike (an integer, so exact however many).
         eqs = eqs + b2.Equations("spike_count : integer")
         reset = (reset or "").rstrip() + "\nspike_count += 1"
+        if ctx.exit is not None:
+            # The spikes of the time slept (an exited episode's idle rest is no sleep): the
+            # sleep rates' numerator, as the slot counts cannot split a slot at an exit.
+            eqs = eqs + b2.Equations(f"{ex.ASLEEP_COUNT} : integer")
+            reset = reset + f"\n{ex.ASLEEP_COUNT} += int(sleep > 0.5)"
     decls, trace_step, trace_resets, factors = _trace_parts(ctx, pop.name, ctx.model.dt)
     if factors:
         eqs = eqs + b2.Equations(decls)
@@ -957,8 +992,10 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
     noise_event = ctx.noise_asleep and nm.sleep_noise is not None
     if noise_event:
         # The schedule, not the flag: the flags are set by the step code, after this test.
-        asleep = "sleep > 0.5" if ctx.lowering == "network_operation" else ctx.code("sleep_schedule(t) > 0.5")
+        asleep = "sleep > 0.5" if ctx.lowering == "network_operation" else ctx.code(ctx.regime("sleep_schedule(t) > 0.5"))
         events[NOISE_EVENT] = asleep
+    if ctx.exit is not None:
+        events.update(ctx.exit.events(pop.name))
     g = b2.NeuronGroup(
         pop.size * ctx.k,
         eqs,
@@ -981,7 +1018,7 @@ def _population(ctx: _Context, pop: Population) -> b2.NeuronGroup:
     ctx.add_layout(g, pop.size)
     for var, value in nm.initial.items():
         setattr(g, var, value)
-    code = ctx.code(step_code(nm, ctx.lowering, noise=not noise_event))
+    code = ctx.code(ctx.regime(step_code(nm, ctx.lowering, noise=not noise_event)))
     attach_step_code(g, ctx.model.dt, ctx.lowering, code.rstrip() + "\n" + trace_step if trace_step else code)
     return g
 
@@ -1021,6 +1058,17 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
     else:
         on_pre = eq.for_side(decay_code, "post") + on_pre
         on_post = (eq.for_side(decay_code, "pre") + on_post) if on_post else None
+    if ctx.exit is not None and pw.name in ctx.exit.group_of:
+        # The sleep exit's sums (and, scale_to_target, its rescaling): sleep_brian.sleep_exit.
+        on_pre = on_pre if isinstance(on_pre, dict) else ({"pre": on_pre} if on_pre else {})
+        on_post = on_post if isinstance(on_post, dict) else ({"post": on_post} if on_post else {})
+        events.setdefault("pre", "spike")
+        if "post" in on_post:
+            events.setdefault("post", "spike")
+        on_pre["exit_sum"] = ex.sum_code(ctx.exit, pw.name, eq.for_side(decay_code, "post"))
+        events["exit_sum"] = ex.CHECK_EVENT
+        if ctx.exit.scaling:
+            on_pre["exit_scale"], events["exit_scale"] = ex.scale_code(ctx.exit, pw.name), ex.END_EVENT
     # Every pathway acts in the step of its spike: one scalar delay of 0 instead of Brian2's
     # default per-synapse delay array (8 bytes per synapse and pathway, ~80 MB per pathway of
     # the paper's network at 6,400 E; benchmarks/scaling.py).
@@ -1038,8 +1086,9 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
         name=pw.name,
         **ctx.clock,
     )
-    for name in events:
-        _decay_only(getattr(S, name))
+    for name, order in (("decay_pre", -2), ("decay_post", -2), ("exit_sum", -10), ("exit_scale", -5)):
+        if name in events:
+            _decay_only(getattr(S, name), order)
     if per_neuron and syn.traces and "post" in S._synaptic_updaters:
         # After the resets, which set the traces of this step's spikes to 1: a presynaptic spike
         # of the same step pairs as pre before post (NeuronTrace). Nothing of the resets reads a
@@ -1084,7 +1133,7 @@ def _pathway(ctx: _Context, pw: Pathway, groups: dict, runs: list, reusable: boo
     return S, w_start
 
 
-def _decay_only(pathway) -> None:
+def _decay_only(pathway, order: int = -2) -> None:
     """Run a decay pathway's own code only, first in the synapses slot of its step.
 
     Brian2 prepends to every pathway the update of the synapses' event-driven variables (the
@@ -1099,7 +1148,7 @@ def _decay_only(pathway) -> None:
         pathway.abstract_code = code + "\n"
 
     pathway.update_abstract_code = update_abstract_code
-    pathway.order = -2
+    pathway.order = order
 
 
 def _decay_plan(model: Model, lowering: str, decay: str) -> tuple[set, set]:

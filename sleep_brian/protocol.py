@@ -95,13 +95,20 @@ class Test:
 
 @dataclass(frozen=True)
 class Sleep:
-    """No input, membrane noise, STDP on, weights decay; for ``duration``."""
+    """No input, membrane noise, STDP on, weights decay; for ``duration``.
+
+    ``planned``: the window the schedule meant (records list it beside the length slept), when
+    a cap shortened the sleep or an extension (``SleepExit(on_timeout='extend')``) lengthened it.
+    """
 
     duration: b2.Quantity
     label: str = "sleep"
+    planned: b2.Quantity | None = None
 
     def __post_init__(self):
         _check_time(self.duration, "Sleep.duration")
+        if self.planned is not None:
+            _check_time(self.planned, "Sleep.planned")
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
     if not phases:
         raise ConfigError("a protocol needs at least one phase (Wake, Sleep or Test).")
     units = []  # per phase: (kind, label, n_steps, steps per image, images)
+    planned = {}  # unit index -> a sleep's planned steps
     for ph in phases:
         if isinstance(ph, (Wake, Test)):
             per = _steps(ph.presentation, dt, f"{type(ph).__name__}.presentation")
@@ -144,6 +152,8 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
             units.append(("wake" if isinstance(ph, Wake) else "test", ph.label, per * len(ph.images), per, ph.images))
         elif isinstance(ph, (Sleep, Rest)):
             kind = "sleep" if isinstance(ph, Sleep) else "rest"
+            if kind == "sleep" and ph.planned is not None:
+                planned[len(units)] = _steps(ph.planned, dt, "Sleep.planned")
             units.append((kind, ph.label, _steps(ph.duration, dt, f"{type(ph).__name__}.duration"), None, None))
         else:
             raise ConfigError(f"unknown phase {ph!r}; use Wake, Sleep, Test or Rest.")
@@ -153,7 +163,7 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
         slot = math.gcd(slot, n)
     spans, sleep, plastic, image = [], [], [], []
     step = 0
-    for kind, label, n, per, imgs in units:
+    for u, (kind, label, n, per, imgs) in enumerate(units):
         n_slots = n // slot
         sleep.append(np.full(n_slots, 1 if kind == "sleep" else 0, dtype=np.int8))
         plastic.append(np.full(n_slots, 1 if kind in ("wake", "sleep") else 0, dtype=np.int8))
@@ -161,7 +171,7 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
             image.append(np.repeat(imgs, per // slot))
         else:
             image.append(np.full(n_slots, NO_IMAGE, dtype=np.int64))
-        spans.append(Span(kind, label, step, step + n, imgs, per))
+        spans.append(Span(kind, label, step, step + n, imgs, per, planned.get(u)))
         step += n
     return Timeline(
         dt=dt,
@@ -173,7 +183,8 @@ def lower(phases, dt=1 * b2.ms) -> Timeline:
     )
 
 
-def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b2.second, sleep_cap=None):
+def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b2.second, sleep_cap=None,
+                   sleep_exit=None):  # fmt: skip
     """The paper's training schedule: Wake blocks of ``wake_block``, each followed by a Sleep.
 
     Parameters
@@ -188,6 +199,10 @@ def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b
         Wake time between sleeps (paper: 35 s = 35,000 steps of 1 ms). Rounded to whole images.
     sleep_cap : Quantity or None
         Longest allowed sleep (the authors' code: 10 s). None = no cap (default, corrected model).
+    sleep_exit : SleepExit, optional
+        The model's early end of sleep. With ``on_timeout='extend'`` each sleep is scheduled
+        ``max_extension`` (default: the window) longer than its window, within the cap; the
+        exit skips what the network does not need. Every Sleep keeps its window as ``planned``.
 
     Returns
     -------
@@ -202,7 +217,10 @@ def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b
     _check_time(wake_block, "wake_block")
     train_images = _as_indices(train_images, "paper_schedule")
     per_block = max(1, int(round(float(wake_block / presentation))))
-    sleep = sleep_fraction * per_block * presentation
+    window = sleep_fraction * per_block * presentation
+    sleep = window
+    if sleep_exit is not None and sleep_exit.on_timeout == "extend" and float(window) > 0:
+        sleep = window + (sleep_exit.max_extension if sleep_exit.max_extension is not None else window)
     if sleep_cap is not None:
         _check_dim("sleep_cap", sleep_cap, "second")
         sleep = min(sleep, sleep_cap)
@@ -211,7 +229,7 @@ def paper_schedule(train_images, presentation, sleep_fraction, wake_block=35 * b
         block = train_images[start : start + per_block]
         phases.append(Wake(block, presentation))
         if len(block) == per_block and float(sleep) > 0:
-            phases.append(Sleep(sleep))
+            phases.append(Sleep(sleep, planned=window if sleep != window else None))
     return phases
 
 

@@ -28,6 +28,8 @@ class Span:
     stop_step: int
     images: np.ndarray | None = None  # per-image indices, for wake and test phases
     steps_per_image: int | None = None
+    #: A sleep's planned length (its window before a cap or an extension), in steps
+    planned_steps: int | None = None
 
 
 @dataclass
