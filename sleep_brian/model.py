@@ -363,8 +363,8 @@ class SleepExit:
     Parameters
     ----------
     groups : mapping of str to sequence of str
-        Group name -> the pathways whose |w| it sums. The paper's: ``{"exc": (pathways from
-        the input or E neurons), "inh": (I -> E)}``.
+        Group name -> the pathways whose |w| it sums (the authors' groups:
+        ``models/paper.py``, ``authors_exit``).
     tol : float
         Relative tolerance of every sum around its target (authors: 1e-3).
     beta : float
@@ -388,7 +388,7 @@ class SleepExit:
     def __post_init__(self):
         owner = "SleepExit"
         if not isinstance(self.groups, Mapping) or not self.groups:
-            raise ModelError(f"{owner}: groups must map a group name to its pathways, e.g. {{'exc': ('in_e', 'e_e')}}.")
+            raise ModelError(f"{owner}: groups must map a group name to its pathways, e.g. {{'exc': ('in_exc', 'exc_exc')}}.")
         groups = {}
         for name, pws in self.groups.items():
             if not isinstance(name, str) or not _NAME.match(name):

@@ -226,8 +226,7 @@ def sleep_episodes(timeline: Timeline, arrays: dict, on_timeout: str | None) -> 
         planned = span.planned_steps if span.planned_steps is not None else scheduled
         a, b = span.start_step // slot, span.stop_step // slot
         if "exit_slept" in arrays:
-            slept = arrays["exit_slept"]
-            actual = int(round(float(slept[b] - slept[a])))
+            actual = slept_stop(timeline, arrays, span) - span.start_step
             converged = int(arrays["exit_exits"][b] - arrays["exit_exits"][a]) > 0
             scaled = (not converged and b + 1 < len(arrays["exit_scales"])
                       and int(arrays["exit_scales"][b + 1] - arrays["exit_scales"][b]) > 0)  # fmt: skip
