@@ -522,6 +522,9 @@ def _summarise(config: RunConfig, pl: Plan, arrays: dict) -> dict:
         if f"fit{suffix}" not in resp:
             continue
         accuracy[tag] = readout.evaluate_readouts(resp[f"fit{suffix}"], y_fit, resp[f"test{suffix}"], y_test)
+        paper = readout.paper_protocol_accuracy(resp[f"fit{suffix}"], y_fit, resp[f"test{suffix}"], y_test)
+        if paper is not None:
+            accuracy[tag]["accuracy_paper_protocol"] = paper
         rates[tag] = metrics.rate_stats(resp[f"test{suffix}"], pres_s)
 
     grid, end = int(arrays["snapshot_steps"]), tl.n_steps

@@ -700,7 +700,7 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
         for name, g in groups.items():
             ex.link(ctx.exit, ctrl, g, name, model.groups[name], k)
             if name in ctx.exit.accumulates:
-                extra.append(ex.reducer(ctx.exit, ctrl, g, name, model.groups[name], k))
+                extra.append(ex.reducer(ctx.exit, ctrl, g, name, model.groups[name], k, ctx.clock))
         # The controller's counters at every slot start: each sleep's length slept and its end.
         exit_counts = b2.StateMonitor(ctrl, ["slept", "exits", "scales"], record=True, dt=ctx.slot, when="start",
                                       order=-50, name="exit_counts")  # fmt: skip

@@ -8,6 +8,7 @@ never touches pyplot's global state; :func:`save` writes PNG and PDF.
 function                       input
 =============================  ===============================================================
 accuracy_vs_sleep              a sweep table (:func:`sleep_brian.store.load`)
+accuracy_and_spread            a sweep table: accuracy and its sd over seeds, control as a band
 weights_over_time              one record (its ``stability``), sleeps shaded
 responses_over_time            one record (response metrics per wake block), sleeps shaded
 weight_histograms              one record's arrays: weights right before and after a sleep
@@ -29,6 +30,7 @@ __all__ = [
     "new_axes",
     "save",
     "accuracy_vs_sleep",
+    "accuracy_and_spread",
     "weights_over_time",
     "responses_over_time",
     "weight_histograms",
@@ -121,6 +123,45 @@ def accuracy_vs_sleep(df, *, metric: str = "accuracy", dataset: str | None = Non
     ax.set_title(dataset or ", ".join(sorted(df["dataset"].unique())))
     ax.legend(fontsize="small")
     return ax
+
+
+def accuracy_and_spread(df, *, metric: str = "accuracy", dataset: str | None = None):
+    """Two panels against sleep fraction, one colour per variant: the mean accuracy with its
+    bootstrap 95 % CI, the untrained control as a band (its mean +- sd over the seeds that have
+    it) and the sd over seeds. Returns the Figure."""
+    from sleep_brian import statistics
+
+    if dataset is not None:
+        df = df[df["dataset"] == dataset]
+    if df.empty:
+        raise ConfigError(f"no runs to plot{' for ' + dataset if dataset else ''}.")
+    fig, axes = _figure(1, 2, size=(5.0, 3.6))
+    acc, spread = axes[0, 0], axes[0, 1]
+    summary = statistics.summarize(df, metric)
+    untrained = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
+    x_all = np.sort(summary["sleep_fraction"].astype(float).unique())
+    for k, (variant, g) in enumerate(summary.groupby("variant", sort=True)):
+        colour = f"C{k}"
+        g = g.sort_values("sleep_fraction")
+        x, m = g["sleep_fraction"].to_numpy(float), g["mean"].to_numpy(float)
+        err = np.vstack([m - g["ci_lo"].to_numpy(float), g["ci_hi"].to_numpy(float) - m])
+        acc.errorbar(x, m, yerr=err, marker="o", capsize=3, color=colour, label=str(variant))
+        spread.plot(x, g["sd"].to_numpy(float), marker="o", color=colour, label=str(variant))
+        if untrained != metric and untrained in df.columns:
+            u = df.loc[df["variant"] == variant, untrained].astype(float).to_numpy()
+            u = u[np.isfinite(u)]
+            if len(u):
+                sd = float(u.std(ddof=1)) if len(u) > 1 else 0.0
+                acc.fill_between([x_all[0], x_all[-1]], u.mean() - sd, u.mean() + sd, color=colour, alpha=0.15,
+                                 label=f"{variant}: untrained (n={len(u)})")  # fmt: skip
+    acc.set_xlabel("sleep fraction (sleep time / wake time)")
+    acc.set_ylabel(metric.replace("_", " "))
+    acc.legend(fontsize="x-small")
+    spread.set_xlabel("sleep fraction (sleep time / wake time)")
+    spread.set_ylabel("sd over seeds")
+    spread.set_ylim(bottom=0)
+    fig.suptitle(dataset or ", ".join(sorted(df["dataset"].unique())))
+    return fig
 
 
 def weights_over_time(record: dict, *, pathway=None, stat: str = "abs_mean", ax=None):

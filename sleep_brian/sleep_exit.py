@@ -199,12 +199,14 @@ def link(plan: ExitPlan, ctrl: b2.NeuronGroup, group: b2.NeuronGroup, name: str,
                                when="synapses", order=-6)
 
 
-def reducer(plan: ExitPlan, ctrl: b2.NeuronGroup, group: b2.NeuronGroup, name: str, n: int, k: int) -> b2.Synapses:
+def reducer(plan: ExitPlan, ctrl: b2.NeuronGroup, group: b2.NeuronGroup, name: str, n: int, k: int,
+            clock: dict) -> b2.Synapses:
     """Synapses from ``group``'s neurons to their replica's controller neuron that add the
-    neurons' sums into the controller's (at a check), and the reset of the neurons' sums."""
+    neurons' sums into the controller's (at a check), and the reset of the neurons' sums.
+    ``clock``: the build's clock arguments (on the groups' dt, so Brian2 has no clock mismatch)."""
     gs = plan.accumulates[name]
     R = b2.Synapses(group, ctrl, on_pre={"reduce": "\n".join(f"sum_{g}_post += exit_acc_{g}_pre" for g in gs)},
-                    on_event={"reduce": CHECK_EVENT}, delay={"reduce": 0 * b2.ms}, name=f"{CONTROLLER}_{name}")  # fmt: skip
+                    on_event={"reduce": CHECK_EVENT}, delay={"reduce": 0 * b2.ms}, name=f"{CONTROLLER}_{name}", **clock)  # fmt: skip
     R.connect(i=np.arange(n * k), j=np.repeat(np.arange(k), n))
     R.reduce.order = -9
     group.run_on_event(CHECK_EVENT, "\n".join(f"exit_acc_{g} = 0" for g in gs), when="synapses", order=-8)

@@ -41,6 +41,28 @@ def test_accuracy_vs_sleep_draws_one_line_per_variant_with_cis():
         plotting.accuracy_vs_sleep(pd.DataFrame(rows), metric="trained_pca_qda", dataset="mnist")
 
 
+def test_accuracy_and_spread_draws_means_sds_and_control_bands():
+    rows = []
+    for v, base, ctrl in (("paper", 0.5, 0.8), ("paper-stochastic", 0.7, 0.6)):
+        for r in (0.0, 0.1, 0.5):
+            for s in (1, 2, 3):
+                rows.append(dict(dataset="digits", variant=v, sleep_fraction=r, seed=s, status="ok",
+                                 trained_pca_qda=base + 0.01 * s * (1 + r) + r / 10,
+                                 untrained_pca_qda=ctrl + 0.01 * s if r == 0 else np.nan))  # fmt: skip
+    fig = plotting.accuracy_and_spread(pd.DataFrame(rows), metric="trained_pca_qda")
+    acc, spread = fig.axes
+    np.testing.assert_allclose(acc.containers[0].lines[0].get_ydata(), [0.52, 0.532, 0.58])
+    # sd over seeds of 0.01 * s * (1 + r): 0.01 * (1 + r) for s = 1, 2, 3.
+    np.testing.assert_allclose(spread.lines[0].get_ydata(), [0.01, 0.011, 0.015])
+    bands = [c for c in acc.collections if c.get_label().endswith("untrained (n=3)")]
+    assert len(bands) == 2
+    # The first variant's band spans its control mean 0.82 +- sd 0.01.
+    y = bands[0].get_paths()[0].vertices[:, 1]
+    assert y.min() == pytest.approx(0.81) and y.max() == pytest.approx(0.83)
+    with pytest.raises(ConfigError, match="no runs"):
+        plotting.accuracy_and_spread(pd.DataFrame(rows), metric="trained_pca_qda", dataset="mnist")
+
+
 def test_time_courses_shade_every_sleep(tiny_run):
     _, record, _ = tiny_run
     n_sleeps = record["timeline"]["n_sleeps"]

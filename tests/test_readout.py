@@ -14,6 +14,7 @@ from sleep_brian.readout import (
     RegularizedQDA,
     assign_labels,
     evaluate_readouts,
+    paper_protocol_accuracy,
     paper_readout,
     predict_assigned,
 )
@@ -351,3 +352,26 @@ def test_evaluate_readouts_config_errors():
         evaluate_readouts(np.ones((3, 4)), [0, 1, 0], np.ones((0, 4)), [])
     with pytest.raises(ConfigError, match="reg_param"):
         evaluate_readouts(np.ones((3, 4)), [0, 1, 0], np.ones((2, 4)), [0, 1], reg_param=-1)
+
+
+# --- the authors' test protocol ---------------------------------------------------------------
+
+
+def test_paper_protocol_fits_first_batch_and_scores_last_batch(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    # Scramble the features of every test sample but the last 200 and of every fit sample after
+    # the first 300: the protocol must not see them, so its score equals that of the clean slices.
+    rng = np.random.default_rng(0)
+    fit, test = X_train.copy(), X_test.copy()
+    fit[300:] = rng.permuted(fit[300:], axis=1)
+    test[:-200] = rng.permuted(test[:-200], axis=1)
+    got = paper_protocol_accuracy(fit, y_train, test, y_test)
+    expected = paper_readout().fit(X_train[:300], y_train[:300]).score(X_test[-200:], y_test[-200:])
+    assert got == pytest.approx(expected)
+    assert got > 0.8  # 30 images per class still separate digits well
+
+
+def test_paper_protocol_undefined_without_full_batches(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    assert paper_protocol_accuracy(X_train[:299], y_train[:299], X_test, y_test) is None
+    assert paper_protocol_accuracy(X_train, y_train, X_test[:199], y_test[:199]) is None
