@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from sleep_brian import plotting, statistics, store
+from sleep_brian.errors import ConfigError
 
 READOUTS = {
     "accuracy": "full-test readout (PCA+QDA fitted on the 1,000 fit images, scored on all test images)",
@@ -45,8 +46,6 @@ READOUTS = {
 
 def slim(src: Path, dest: Path) -> int:
     """Copy the records under ``src`` into ``dest`` without their time courses; return how many."""
-    import json
-
     n = 0
     for rec in store.load_records(src):
         rec = dict(rec)
@@ -59,9 +58,7 @@ def slim(src: Path, dest: Path) -> int:
             tl["sleeps_ended"] = dict(Counter(e.get("ended") for e in sleeps))
         rec["timeline"] = tl
         rec["slim"] = "time courses dropped by results/summarise.py --slim; rerun the configuration for them"
-        out = dest / rec["name"]
-        out.mkdir(parents=True, exist_ok=True)
-        (out / store.RECORD_FILE).write_text(json.dumps(rec, indent=1, sort_keys=True))
+        store.save(dest, rec["name"], rec, overwrite=True)
         n += 1
     return n
 
@@ -106,7 +103,7 @@ def level_table(df: pd.DataFrame, metric: str) -> str:
 
 
 def control_line(df: pd.DataFrame, metric: str) -> str:
-    col = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
+    col = store.untrained_column(metric)
     out = []
     for var, g in df.groupby("variant"):
         u = g[col].astype(float).dropna() if col in g else pd.Series(dtype=float)
@@ -118,7 +115,7 @@ def control_line(df: pd.DataFrame, metric: str) -> str:
 def glmm_lines(df: pd.DataFrame, metric: str) -> str:
     try:
         fit = statistics.beta_glmm(df, metric)
-    except Exception as exc:  # noqa: BLE001 - a partial sweep may not support the model yet
+    except ConfigError as exc:  # a partial sweep may not support the model yet (e.g. one seed)
         return f"Beta GLMM not fitted: {exc}"
     eff = fit[fit["kind"] == "sleep effect"]
     lines = ["| model | term | log odds ratio | 95 % CI | p |", "|---|---|---|---|---|"]
@@ -154,7 +151,7 @@ def main(argv=None) -> None:
                  glmm_lines(ok, metric), "", "### The paper's two questions", ""]  # fmt: skip
         try:
             text.append(statistics.paper_questions(ok, metric)["markdown"])
-        except Exception as exc:  # noqa: BLE001
+        except ConfigError as exc:
             text.append(f"Not answered: {exc}")
         text.append("")
         fig = plotting.accuracy_and_spread(ok, metric=metric)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sleep_brian import store
 from sleep_brian.errors import ConfigError
 
 __all__ = [
@@ -115,7 +116,7 @@ def accuracy_vs_sleep(df, *, metric: str = "accuracy", dataset: str | None = Non
         x, m = g["sleep_fraction"].to_numpy(float), g["mean"].to_numpy(float)
         err = np.vstack([m - g["ci_lo"].to_numpy(float), g["ci_hi"].to_numpy(float) - m])
         ax.errorbar(x, m, yerr=err, marker="o", capsize=3, label=str(variant))
-    untrained = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
+    untrained = store.untrained_column(metric)
     if untrained != metric and untrained in df.columns and np.isfinite(df[untrained].astype(float)).any():
         ax.axhline(float(np.nanmean(df[untrained].astype(float))), ls="--", color="grey", label="untrained")
     ax.set_xlabel("sleep fraction (sleep time / wake time)")
@@ -138,7 +139,7 @@ def accuracy_and_spread(df, *, metric: str = "accuracy", dataset: str | None = N
     fig, axes = _figure(1, 2, size=(5.0, 3.6))
     acc, spread = axes[0, 0], axes[0, 1]
     summary = statistics.summarize(df, metric)
-    untrained = "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
+    untrained = store.untrained_column(metric)
     x_all = np.sort(summary["sleep_fraction"].astype(float).unique())
     for k, (variant, g) in enumerate(summary.groupby("variant", sort=True)):
         colour = f"C{k}"
@@ -374,8 +375,6 @@ def make_figures(folders, out_dir, *, formats=FORMATS, record: str | None = None
     its accuracy matrices.
     """
     import json
-
-    from sleep_brian import store
 
     import pandas as pd
 

@@ -564,7 +564,7 @@ def evaluate_readouts(
     }
 
 
-#: The authors' evaluation (PAPER.md, defect 3): the readout is fitted on their last training
+#: The authors' evaluation (docs/model.md, their defect 3): the readout is fitted on their last training
 #: batch (300 images) and scored on their last test batch, about 180 samples after their merge
 #: of runs of equal labels -- which is what 200 images of 10 balanced classes give
 #: (1 + 199 * 0.9 = 180), so we take the batch to be 200 images and do not merge.

@@ -31,6 +31,7 @@ __all__ = [
     "load_records",
     "load",
     "flatten",
+    "untrained_column",
     "RECORD_FILE",
     "ARRAYS_FILE",
 ]
@@ -247,6 +248,13 @@ def flatten(record: dict) -> dict:
     row["build_directory"] = record.get("build", {}).get("directory")
     row["build_replicas"] = int(record.get("build", {}).get("replicas", 1))  # runs simulated together
     return row
+
+
+def untrained_column(metric: str) -> str:
+    """The column of :func:`flatten`'s table holding the untrained control of ``metric``
+    (``accuracy`` -> ``untrained_accuracy``, ``trained_X`` -> ``untrained_X``); ``metric`` itself
+    when it has no such twin."""
+    return "untrained_accuracy" if metric == "accuracy" else metric.replace("trained_", "untrained_", 1)
 
 
 def load(path):
