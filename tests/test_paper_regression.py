@@ -4,20 +4,24 @@
 built before the model layer existed (commit c973950, ``sleep_brian/network.py`` with its
 ``PATHWAY_ENDS``), for seven cases: the power-law and stochastic sleep, the authors' STDP, numpy
 and cpp_standalone, the TimedArray and single-clock (then "genn") lowerings. The same protocol,
-seed and images through ``models.paper`` must give bit-identical spikes, weights, connectivity
-and weight snapshots: the refactor changed no number.
+seed and images through ``models.paper`` must give the same spikes, connectivity and weights
+(to the last bits of rounding, below): the refactor changed no number.
 
-The reference was made with the brian2 and numpy versions stored beside it. With those, every
-array must be identical. With others (e.g. ``nox -s oldest``: brian2 2.5.4, numpy < 2) spikes
-and connectivity must still be identical, but the weights may differ by rounding: other
-releases generate other (equivalent) arithmetic for the same expressions, ~1e-15 relative per
-weight; 1e-12 allows for that and for its accumulation over the run's events, while any change
-to a rule, a constant or an order of operations that matters moves spikes or weights far more.
+Spikes, connectivity and snapshot indices must be identical. Weights are compared to 1e-12
+relative, always: they are sums and products of floating-point numbers, and the last bit of such
+a sum depends on the machine as much as on the code. numpy picks its SIMD kernels (exp, power,
+the order of a vectorised sum) by the CPU it finds at run time, and Brian2 compiles standalone
+code with ``-march=native -ffast-math``, so the same versions on another CPU give weights ~1e-16
+apart (seen on CI: 30 % of one pathway's weights differed in the last bit, every spike equal).
+Other releases (e.g. ``nox -s oldest``: brian2 2.5.4, numpy < 2) generate other, equivalent
+arithmetic, ~1e-15 relative per weight. 1e-12 allows for that and for its accumulation over the
+run's events, while any change to a rule, a constant or an order of operations that matters
+moves spikes or weights far more (lam 0.9989 for 0.999 in the power case changes the
+excitatory spikes and moves weights by up to 11 % relative).
 
 The old builder applied the sleep decay at every spike (``decay="spikes"``). The default now
 applies it at decay events (``network.DECAY_SCHEDULES``): for the deterministic power law that
-is the same arithmetic, so the power cases run with the default and must still match bit for
-bit; the stochastic rule then draws its noise at other events (another random stream, the same
+is the same arithmetic, so the power cases run with the default and must still match; the stochastic rule then draws its noise at other events (another random stream, the same
 distribution: tests/test_decay_events.py), so its cases run with ``decay="spikes"``. The STDP
 traces were kept per synapse; the default now keeps them per neuron, which rounds differently
 (tests/test_neuron_traces.py), so every case runs with ``traces="synapse"``; and the sleep noise
@@ -61,11 +65,6 @@ def reference():
     return out
 
 
-def _same_versions(reference) -> bool:
-    brian, numpy = (str(v) for v in reference["meta"]["versions"])
-    return brian == b2.__version__ and numpy == np.__version__
-
-
 def _check(case, device, lowering, reference, tmp_path):
     model = declare(CASES[case])
     tl = lower(_phases(), model.dt)
@@ -75,10 +74,9 @@ def _check(case, device, lowering, reference, tmp_path):
                          traces="synapse", noise="every_step")  # fmt: skip
     ref = reference[f"{case}-{device}-{'genn' if lowering == 'single_clock' else lowering}"]
     assert len(ref["spike_i_exc"]) > 300  # a silent network would prove nothing
-    exact = _same_versions(reference)
     for name, want in ref.items():
         msg = f"{case} on {device}/{lowering}: {name}"
-        if exact or not name.startswith("w_"):
+        if not name.startswith("w_"):
             np.testing.assert_array_equal(arrays[name], want, err_msg=msg)
         else:
             np.testing.assert_allclose(arrays[name], want, rtol=1e-12, atol=0, err_msg=msg)
@@ -89,7 +87,7 @@ def _check(case, device, lowering, reference, tmp_path):
 
 @pytest.mark.parametrize("case,lowering", [("power", "timed_array"), ("stochastic", "timed_array"),
                                            ("authors", "timed_array"), ("stochastic", "single_clock")])  # fmt: skip
-def test_numpy_bit_identical(case, lowering, reference, tmp_path):
+def test_numpy_matches_reference(case, lowering, reference, tmp_path):
     _check(case, "numpy", lowering, reference, tmp_path)
 
 
@@ -97,5 +95,5 @@ def test_numpy_bit_identical(case, lowering, reference, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("case,lowering", [("power", "timed_array"), ("stochastic", "timed_array"),
                                            ("stochastic", "single_clock")])  # fmt: skip
-def test_cpp_standalone_bit_identical(case, lowering, reference, tmp_path):
+def test_cpp_standalone_matches_reference(case, lowering, reference, tmp_path):
     _check(case, "cpp_standalone", lowering, reference, tmp_path)
