@@ -27,7 +27,7 @@ PYTEST = ["python", "-m", "pytest", "-q", "-rs"]
 def tests(session):
     """The README's test command: the newest brian2 pip picks for this Python."""
     session.install("-e", ".[test]")
-    session.run(*PYTEST, "--durations=15", *session.posargs)
+    session.run(*PYTEST, "-n", "auto", "--dist", "loadfile", "--durations=15", *session.posargs)
 
 
 @nox.session

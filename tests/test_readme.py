@@ -92,7 +92,7 @@ def test_readme_test_command_is_what_ci_runs():
     text = README.read_text(encoding="utf-8")
     commands = [line.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
                 for line in block.splitlines() if "pytest" in line]
-    assert commands == ["python -m pip install -q -e '.[test]' && python -m pytest -q -rs --durations=15"]
+    assert commands == ["python -m pip install -q -e '.[test]' && python -m pytest -q -rs -n auto --dist loadfile --durations=15"]
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert commands[0] in ci, ".ci/run must run the README's test command verbatim"
 
