@@ -148,6 +148,8 @@ class RunResult:
     record: dict
     arrays: dict
     path: Path | None = None
+    #: The results of the runs whose simulation this one was (:func:`simulation_key`), if any.
+    twins: list = dataclasses.field(default_factory=list)
 
 
 #: Every random stream of a run derives from its master seed and one of these names. (The
@@ -645,10 +647,15 @@ class _Prepared:
     streams: Streams
     t_start: float
     t_plan: float
+    #: Runs whose simulation is this one's (:func:`simulation_key`): their records are made
+    #: from this run's arrays.
+    twins: list = dataclasses.field(default_factory=list)
 
 
-def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
-    """Check everything that can be checked before simulating, plan, and derive the streams."""
+def _prepare(config: RunConfig, out_dir, overwrite: bool, twins: dict | None = None) -> _Prepared:
+    """Check everything that can be checked before simulating, plan, and derive the streams.
+
+    ``twins``: per run name, the configurations whose simulation that run's is (prepared too)."""
     t_start = time.perf_counter()
     name = config.name()
     store.check_new(out_dir, name, overwrite)
@@ -656,7 +663,8 @@ def _prepare(config: RunConfig, out_dir, overwrite: bool) -> _Prepared:
     pl = plan(config)
     with devices.quiet_codegen_warnings():
         check_code(config.model)
-    return _Prepared(config, name, pl, Streams.derive(config.model, config.seed), t_start, time.perf_counter())
+    same = [_prepare(c, out_dir, overwrite) for c in (twins or {}).get(name, ())]
+    return _Prepared(config, name, pl, Streams.derive(config.model, config.seed), t_start, time.perf_counter(), same)
 
 
 def _announce(prep: _Prepared) -> None:
@@ -671,7 +679,14 @@ def _announce(prep: _Prepared) -> None:
 
 
 def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bool, build: dict | None = None) -> RunResult:
-    """Readouts, metrics and the record of a simulated run; save it if ``out_dir`` is given."""
+    """Readouts, metrics and the record of a simulated run; save it if ``out_dir`` is given.
+
+    The runs whose simulation this was (``prep.twins``) get theirs first, from the same arrays:
+    each record is its own configuration's (its planned sleeps, its name), and its ``build``
+    names the run that was simulated (``same_simulation_as``)."""
+    twins = [_finish(t, dict(arrays), dict(timings), out_dir, overwrite,
+                     build={**(build or {"reused": False}), "same_simulation_as": prep.name})
+             for t in prep.twins]  # fmt: skip
     config, pl = prep.config, prep.plan
     summary = _summarise(config, pl, arrays)
     timings.update(plan_s=prep.t_plan - prep.t_start, total_s=time.perf_counter() - prep.t_start)
@@ -699,7 +714,7 @@ def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bo
         del arrays[k]  # responses per image are kept; raw spike trains would dominate the file
     _keep_boundary_snapshots(config.model, arrays, pl.timeline)
     path = store.save(out_dir, prep.name, record, arrays, overwrite=overwrite) if out_dir is not None else None
-    return RunResult(record=record, arrays=arrays, path=path)
+    return RunResult(record=record, arrays=arrays, path=path, twins=twins)
 
 
 def brian_seed(seed: int) -> int:
@@ -766,8 +781,15 @@ def run(
     Every input is checked before the simulation starts, and the record is written only after
     the run has finished, atomically: a failed run leaves no partial record.
     """
-    prep = _prepare(config, out_dir, overwrite)
-    pl = prep.plan
+    return _run_prepared(_prepare(config, out_dir, overwrite), out_dir, overwrite, progress, build_root)
+
+
+def _run_prepared(prep: _Prepared, out_dir, overwrite: bool, progress: bool, build_root) -> RunResult:
+    """Simulate one prepared run on a fresh build and make its record (and its twins')."""
+    config, pl = prep.config, prep.plan
+    # As in _run_compiled: the run's time starts now, not when every run of its group was prepared.
+    plan_s, now = prep.t_plan - prep.t_start, time.perf_counter()
+    prep.t_start, prep.t_plan = now - plan_s, now
     if progress:
         _announce(prep)
     arrays, timings = simulate(
@@ -798,6 +820,37 @@ def schedule_key(config: RunConfig) -> str:
             "lowering": config.lowering,
         }
     )
+
+
+def simulation_key(config: RunConfig) -> str:
+    """Runs with equal keys are the same simulation: the configuration but its sleep fraction,
+    and the same regimes in its lowered training protocol. A sleep cap makes every longer sleep
+    the same (the ``authors`` model sleeps at most 10 s per 35 s of wake, so every level from
+    30 % is one run); the fraction then changes only what the record plans. Known without
+    loading data: the regimes do not depend on the images."""
+    s, m = config.schedule, config.model
+    tl = lower(paper_schedule(np.zeros(s.n_train, dtype=int), s.presentation, s.sleep_fraction, s.wake_block,
+                              s.sleep_cap, m.sleep_exit), m.dt)  # fmt: skip
+    d = config.to_dict()
+    d["schedule"] = {k: v for k, v in d["schedule"].items() if k != "sleep_fraction"}
+    return store.config_key({"config": d, "slot_steps": int(tl.slot_steps), "sleep": tl.sleep.astype(int).tolist(),
+                             "plastic": tl.plastic.astype(int).tolist(),
+                             "spans": [(sp.kind, sp.start_step, sp.stop_step, sp.steps_per_image) for sp in tl.spans]})  # fmt: skip
+
+
+def same_simulations(configs) -> dict[int, list[int]]:
+    """Per run that is simulated (by index, first of its kind), the runs that are the same
+    simulation (:func:`simulation_key`) and take their records from it."""
+    first: dict[str, int] = {}
+    out: dict[int, list[int]] = {}
+    for k, c in enumerate(configs):
+        key = simulation_key(c)
+        if key in first:
+            out[first[key]].append(k)
+        else:
+            first[key] = k
+            out[k] = []
+    return out
 
 
 def build_key(config: RunConfig, pl: Plan | None = None) -> str:
@@ -832,7 +885,9 @@ def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool =
     (:func:`devices.reuse_supported`), configurations with the same :func:`build_key` share one
     compiled program (their seed, images and connectivity reach it through ``run_args``); every
     other case runs :func:`run` per configuration. Results then equal those of :func:`run`
-    (tests/test_sweep.py).
+    (tests/test_sweep.py). A run that is the same simulation as an earlier one of ``configs``
+    (:func:`simulation_key`: a sleep cap makes longer sleeps equal) is not simulated again: its
+    record is made from that run's arrays, with its own configuration (tests/test_sweep.py).
 
     Parameters
     ----------
@@ -862,17 +917,29 @@ def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool =
         return results
     if replicas != "auto" and (isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1):
         raise ConfigError(f"replicas = {replicas!r}; expected a whole number >= 1 or 'auto'.")
-    alone = list(range(len(configs)))
-    if replicas != 1 and len(configs) > 1 and all(c.lowering != "network_operation" for c in configs):
+    # Runs that are the same simulation as another (a sleep cap) are not simulated again: their
+    # records come from that run's arrays (_finish).
+    sims = same_simulations(configs) if all(isinstance(c, RunConfig) for c in configs) else {k: [] for k in range(len(configs))}
+    reps = list(sims)
+    twins = {configs[k].name(): [configs[j] for j in sims[k]] for k in reps if sims[k]}
+    distinct = [configs[k] for k in reps]
+    found: list = [None] * len(distinct)
+
+    def fail_all(r, exc):
+        for k in (reps[r], *sims[reps[r]]):
+            fail(k, exc)
+
+    alone = list(range(len(distinct)))
+    if replicas != 1 and len(distinct) > 1 and all(c.lowering != "network_operation" for c in distinct):
         preps: dict[int, _Prepared] = {}
-        for k, c in enumerate(configs):
+        for k, c in enumerate(distinct):
             try:
-                preps[k] = _prepare(c, out_dir, overwrite)
+                preps[k] = _prepare(c, out_dir, overwrite, twins)
             except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
-                fail(k, exc)
+                fail_all(k, exc)
         order = list(preps)
         plist = [preps[k] for k in order]
-        n_rep = rep.choose_replicas(plist, configs[0].device, workers=workers) if replicas == "auto" else replicas
+        n_rep = rep.choose_replicas(plist, distinct[0].device, workers=workers) if replicas == "auto" else replicas
         alone = []
         for batch in rep.batches(plist, n_rep) if plist else []:
             members = [order[n] for n in batch]
@@ -884,34 +951,39 @@ def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool =
                                         progress=progress, build_root=build_root)  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the batch failed: each of its runs fails
                 for k in members:
-                    fail(k, exc)
+                    fail_all(k, exc)
                 continue
             for k, out in zip(members, outs):
                 if isinstance(out, Exception):
-                    fail(k, out)
+                    fail_all(k, out)
                 else:
-                    results[k] = out
-    _run_alone(configs, sorted(alone), results, out_dir, overwrite, progress, build_root, fail)
+                    found[k] = out
+    _run_alone(distinct, sorted(alone), found, out_dir, overwrite, progress, build_root, fail_all, twins)
+    for r, k in enumerate(reps):
+        if found[r] is not None:
+            results[k] = found[r]
+            for j, twin in zip(sims[k], found[r].twins):
+                results[j] = twin
     return results
 
 
-def _run_alone(configs, members, results, out_dir, overwrite, progress, build_root, fail) -> None:
+def _run_alone(configs, members, results, out_dir, overwrite, progress, build_root, fail, twins=None) -> None:
     """Run ``configs[k]`` for k in ``members`` one simulation each, sharing builds where possible."""
     if not members:
-        return
-    if not devices.reuse_supported(configs[members[0]].device) or any(configs[k].lowering != "timed_array" for k in members):
-        for k in members:
-            try:
-                results[k] = run(configs[k], out_dir=out_dir, overwrite=overwrite, progress=progress, build_root=build_root)
-            except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
-                fail(k, exc)
         return
     preps: dict[int, _Prepared] = {}
     for k in members:
         try:
-            preps[k] = _prepare(configs[k], out_dir, overwrite)
-        except Exception as exc:  # noqa: BLE001
+            preps[k] = _prepare(configs[k], out_dir, overwrite, twins)
+        except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
             fail(k, exc)
+    if not devices.reuse_supported(configs[members[0]].device) or any(configs[k].lowering != "timed_array" for k in members):
+        for k, prep in preps.items():
+            try:
+                results[k] = _run_prepared(prep, out_dir, overwrite, progress, build_root)
+            except Exception as exc:  # noqa: BLE001 - recorded by on_error, the others go on
+                fail(k, exc)
+        return
     groups: dict[str, list[int]] = {}
     for k, prep in preps.items():
         groups.setdefault(build_key(prep.config, prep.plan), []).append(k)

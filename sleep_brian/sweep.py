@@ -187,15 +187,23 @@ def sweep_tasks(configs, n_workers: int, replicas: int | str = 1) -> list[list[R
 
     With ``replicas=1``, by schedule (one build each); otherwise by model, device and lowering
     (:func:`sleep_brian.replicas.replica_key`), whose runs become replicas of a few simulations
-    whatever their sleep fractions."""
+    whatever their sleep fractions. Runs that are the same simulation go in one task."""
+    from sleep_brian.experiment import simulation_key
     from sleep_brian.replicas import replica_key
     from sleep_brian.sg import SGConfig
 
-    groups: dict[str, list[RunConfig]] = {}
+    # Runs that are the same simulation (a sleep cap: experiment.simulation_key) stay in one
+    # task, which simulates the first and makes the others' records from it; a task's runs are
+    # kept in clusters of such runs, and a split never parts a cluster.
+    clusters: dict[str, list[RunConfig]] = {}
     for c in configs:
+        clusters.setdefault(c.name() if isinstance(c, SGConfig) else simulation_key(c), []).append(c)
+    groups: dict[str, list[list[RunConfig]]] = {}
+    for cluster in clusters.values():
+        c = cluster[0]
         # an SG-SNN run compiles nothing: each is a task of its own
         key = c.name() if isinstance(c, SGConfig) else schedule_key(c) if replicas == 1 else replica_key(c)
-        groups.setdefault(key, []).append(c)
+        groups.setdefault(key, []).append(cluster)
     tasks = list(groups.values())
     if tasks and len(tasks) < n_workers:
         parts = math.ceil(n_workers / len(tasks))
@@ -204,7 +212,7 @@ def sweep_tasks(configs, n_workers: int, replicas: int | str = 1) -> list[list[R
             k = min(parts, len(g))
             split += [g[i::k] for i in range(k)]
         tasks = split
-    return tasks
+    return [[c for cluster in t for c in cluster] for t in tasks]
 
 
 def write_failure(out_dir, config: RunConfig, exc: BaseException, tb: str | None = None) -> None:

@@ -228,3 +228,40 @@ def test_spec_spells_each_dataset_one_way(tmp_path):
     assert {c.dataset for c in spec.configs()} == {"notmnist", "digits"}
     with pytest.raises(ConfigError, match="names a dataset twice"):
         SweepSpec(datasets=("digits", "DIGITS"), variants=("paper",), sleep_fractions=(0,), seeds=(1,))
+
+
+def test_runs_a_sleep_cap_makes_equal_are_simulated_once(tmp_path):
+    """A cap of 0.3 s per 2 s of wake makes sleep 0.2 and 0.4 the same run (0.4 s and 0.8 s
+    planned, 0.3 s slept). The sweep simulates one and makes both records, each equal to the
+    record of that run alone but for what it plans, and says which run was simulated; sleep 0.1
+    (0.2 s, under the cap) is a run of its own. Resumed, it finds nothing to do."""
+    from sleep_brian.experiment import same_simulations, simulation_key
+
+    def capped(sleep, seed=1):
+        sch = ScheduleParams(sleep_fraction=sleep, sleep_cap=300 * ms, **TINY)
+        return RunConfig(dataset="digits", seed=seed, schedule=sch, device="numpy")
+
+    a, b, c = capped(0.2), capped(0.4), capped(0.1)
+    assert simulation_key(a) == simulation_key(b) != simulation_key(c)
+    assert simulation_key(a) != simulation_key(capped(0.2, seed=2))
+    assert same_simulations([c, a, capped(0.2, seed=2), b]) == {0: [], 1: [3], 2: []}
+    # twins stay in one task, even where tasks are split to fill the workers
+    assert sorted(len(t) for t in sweep_tasks([a, b, c], 3)) == [1, 2]
+
+    summary = run_sweep([a, b, c], tmp_path, n_workers=1, progress=False)
+    assert summary["ran"] == 3 and summary["failed"] == 0
+    rec = {cfg.name(): store.load_record(tmp_path / cfg.name() / store.RECORD_FILE) for cfg in (a, b, c)}
+    assert rec[b.name()]["build"]["same_simulation_as"] == a.name()
+    assert "same_simulation_as" not in rec[a.name()]["build"] and "same_simulation_as" not in rec[c.name()]["build"]
+    run(b, out_dir=tmp_path / "alone", progress=False)
+    alone = store.load_record(tmp_path / "alone" / b.name() / store.RECORD_FILE)
+    assert rec[b.name()]["config"] == alone["config"] and rec[b.name()]["name"] == b.name()
+    sleeps = alone["timeline"]["sleeps"]
+    assert rec[b.name()]["timeline"] == alone["timeline"]
+    assert [e["planned_s"] for e in sleeps] == pytest.approx([0.8] * len(sleeps))
+    assert [e["actual_s"] for e in sleeps] == pytest.approx([0.3] * len(sleeps)) and sleeps
+    assert [e["planned_s"] for e in rec[a.name()]["timeline"]["sleeps"]] == pytest.approx([0.4] * len(sleeps))
+    for key in ("accuracy", "rates", "population_rates", "energy", "weights", "flags", "stability", "status"):
+        assert rec[b.name()][key] == alone[key], key
+    assert rec[a.name()]["accuracy"] == alone["accuracy"]  # the same simulation
+    assert run_sweep([a, b, c], tmp_path, n_workers=1, progress=False)["ran"] == 0
