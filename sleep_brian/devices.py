@@ -172,11 +172,11 @@ def genn_backend() -> str:
 
 
 def lowering_for(name: str, lowering: str = "timed_array") -> str:
-    """The lowering a device runs (chosen for the user): GeNN's rules need the ``single_clock`` lowering;
-    brian2cuda gets it too, for its single clock (brian2cuda 1.0a7's synapse template reads
-    ``defaultclock``, undeclared when every object has a clock of its own, and it refills its
-    random-number buffers once per clock)."""
-    if name in ("genn", "cuda_standalone") and lowering == "timed_array":
+    """The lowering a device runs (chosen for the user): GeNN's rules need the ``single_clock``
+    lowering. brian2cuda runs the ``timed_array`` lowering (custom events, linked variables,
+    summed variables: the sleep exit, decay events, neuron traces) with every object on the
+    default clock (:func:`sleep_brian.network.on_default_clock`)."""
+    if name == "genn" and lowering == "timed_array":
         return "single_clock"
     return lowering
 

@@ -556,12 +556,11 @@ def build_network(
         draw that ``connectivity`` holds).
     lowering : {"timed_array", "network_operation", "single_clock"}
         How the schedule reaches the network. ``"timed_array"`` (default, every device but
-        GeNN and CUDA): the schedule is data in TimedArrays read by ``run_regularly``, compiled
-        with the model. ``"network_operation"`` (runtime devices only, for teaching): a Python
+        GeNN): the schedule is data in TimedArrays read by ``run_regularly``, compiled with the
+        model (on cuda_standalone with every object on the default clock: :func:`on_default_clock`). ``"network_operation"`` (runtime devices only, for teaching): a Python
         function switches the regime at every slot (:func:`regime_switcher`); it gives identical
-        results on numpy. ``"single_clock"`` (chosen for genn and cuda_standalone; runs on every
-        device): the ``timed_array`` lowering within GeNN's rules and brian2cuda's synapse
-        template: one clock (``b2.defaultclock.dt`` is set to ``model.dt``), ``run_regularly``
+        results on numpy. ``"single_clock"`` (chosen for genn; runs on every device): the
+        ``timed_array`` lowering within GeNN's rules: one clock (``b2.defaultclock.dt`` is set to ``model.dt``), ``run_regularly``
         only at the start of a step (noise in the equations, :func:`step_code`), no neuron
         variables read by synaptic ``run_regularly`` (:func:`_sleep_clock_at`); noisy neurons
         must use ``method='euler'``. On cpp_standalone it gives the same spikes and weights as
@@ -672,13 +671,14 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
                 )
     if reusable and k > 1:
         raise ConfigError("a reusable build (run_args) serves one replica; build replicas fresh (reusable=False).")
-    if single:
-        b2.defaultclock.dt = model.dt  # GeNN allows one clock: everything runs on the default one
+    default_clock = on_default_clock(lowering)
+    if default_clock:
+        b2.defaultclock.dt = model.dt
     if k == 1:
         data = run_data(model, runs[0].timeline, runs[0].images, runs[0].connectivity if reusable else None)
     else:
         data = replica_data(model, [r.timeline for r in runs], [r.images for r in runs])
-    ctx = _Context(model, [r.timeline for r in runs], lowering, data, clock={} if single else {"dt": model.dt},
+    ctx = _Context(model, [r.timeline for r in runs], lowering, data, clock={} if default_clock else {"dt": model.dt},
                    tick=_clock_tick(model))  # fmt: skip
     ctx.decay_pathways, ctx.decay_groups = _decay_plan(model, lowering, decay)
     ctx.traces = _trace_plan(model, lowering, traces)
@@ -754,6 +754,20 @@ def _build(model: Model, runs: list, *, record_weights: bool, snapshot_budget: i
         layout=layout,
         exit_counts=exit_counts,
     )
+
+
+def on_default_clock(lowering: str) -> bool:
+    """Whether a build puts every object on Brian2's default clock (set to the model's dt) rather
+    than on clocks of its own (of the same dt: the same schedule, so the same simulation).
+
+    GeNN allows one clock (the ``single_clock`` lowering). brian2cuda 1.0a7 needs it too, for
+    any lowering: its synapse template reads ``defaultclock``, which is undeclared when every
+    object has a clock of its own, and it refills its random-number buffers once per clock.
+    Elsewhere the build keeps its own clocks, so it leaves the user's default clock alone."""
+    if lowering == "single_clock":
+        return True
+    device = b2.get_device()
+    return type(device).__module__.split(".")[0] == "brian2cuda"
 
 
 def _replica_snapshot_plan(model: Model, runs: list, budget: int) -> tuple[int, list[float]]:
@@ -847,8 +861,8 @@ def _check_build(model: Model, timeline: Timeline, images, lowering: str) -> Non
         if normalized:
             raise ConfigError(
                 f"pathway(s) {', '.join(normalized)} declare normalize, which needs a summed variable and a synaptic "
-                "run_regularly after the groups' update; the single_clock lowering (GeNN, CUDA) allows neither. "
-                "Use lowering='timed_array' (cpp_standalone, numpy, cython) or drop normalize."
+                "run_regularly after the groups' update; the single_clock lowering (GeNN) allows neither. "
+                "Use lowering='timed_array' (numpy, cython, cpp_standalone, cuda_standalone) or drop normalize."
             )
     n_input = model.inputs.size
     images = np.asarray(images, dtype=float)

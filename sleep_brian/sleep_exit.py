@@ -32,8 +32,14 @@ it converges, step k is still slept and the idle time starts at step k + 1. The 
 ``exits`` and ``scales`` counters of the controller are sampled at every slot start: each
 sleep's actual length and how it ended are read from them (:func:`sleep_episodes`).
 
-The single-clock lowering (GeNN, CUDA) has neither custom events nor linked variables
-(``DEVICES.md``), and the teaching lowering sets the regime from Python; both refuse an exit.
+This runs on numpy, cython, cpp_standalone and cuda_standalone (brian2cuda generates and
+compiles it: ``tests/test_cuda.py``). The teaching lowering sets the regime from Python, and the
+single-clock lowering (GeNN) cannot build the sum: the exit must add up every synapse's weight
+of a pathway, and brian2genn 1.7 offers no way to do so. It has no custom events and no linked
+variables; it allows a summed variable only on a Synapses that writes no output variable
+(every pathway here adds to its target's conductance); and a synaptic ``run_regularly`` runs
+on the host over the Synapses' own variables only (it cannot write a neuron's). Both refuse an
+exit (``docs/sleep-exit.md``).
 """
 
 from __future__ import annotations
@@ -120,10 +126,10 @@ def exit_plan(model: Model, lowering: str) -> ExitPlan | None:
     if lowering != "timed_array":
         raise ConfigError(
             f"model {model.name!r} declares a sleep exit, which is built for the timed_array lowering (numpy, cython, "
-            f"cpp_standalone) only; the {lowering} lowering "
-            + ("(GeNN, CUDA) has no custom events or linked variables" if lowering == "single_clock"
-               else "sets the regime from Python")
-            + ". Run on numpy, cython or cpp_standalone, or declare the model's sleep rule without exit."
+            f"cpp_standalone, cuda_standalone) only; the {lowering} lowering "
+            + ("(GeNN) cannot sum a pathway's weights: no custom events, no linked variables, and no summed "
+               "variable beside a pathway's output" if lowering == "single_clock" else "sets the regime from Python")
+            + ". Run on numpy, cython, cpp_standalone or cuda_standalone, or declare the model's sleep rule without exit."
         )  # fmt: skip
     plan = ExitPlan(ex, ex.check_steps(model.dt))
     for group, pws in ex.groups.items():

@@ -51,38 +51,45 @@ def test_cuda_run_without_a_gpu_says_compile_only_works(monkeypatch):
     assert devices.check_device("cuda_standalone", compile_only=True) == "cuda_standalone"
 
 
-def test_cuda_uses_the_single_clock_lowering():
-    assert devices.lowering_for("cuda_standalone") == "single_clock"
+def test_cuda_runs_the_cpu_devices_lowering_and_genn_the_single_clock_one():
+    """CUDA builds the timed_array lowering on the default clock (its stand-in on numpy:
+    tests/test_sleep_exit.py::test_on_the_default_clock_it_is_the_same_run)."""
+    assert devices.lowering_for("cuda_standalone") == "timed_array"
+    assert devices.lowering_for("genn") == "single_clock"
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(_cuda_missing()), reason=f"cannot compile for CUDA here: {_cuda_missing()}")
 def test_protocol_generates_and_compiles_for_cuda(tmp_path):
-    """The default protocol (wake/sleep training with the stochastic rule, test) of three runs
-    (other seeds and sleep fractions) as replicas of one CUDA simulation, through code
-    generation and nvcc without running it (no GPU needed): the per-replica schedule columns,
-    image rows and sleep clocks. One compile stands for the single run too: a run alone is the
-    one-replica case of the same builder, whose only difference, schedule reads without a
-    replica column, tests/test_replicas.py checks on numpy with the same single-clock lowering
-    (each nvcc compile costs CI about 5 minutes)."""
+    """The authors' protocol (wake/sleep training with their stochastic sleep and its early end,
+    test) of three runs (other seeds and sleep fractions) as replicas of one CUDA simulation,
+    through code generation and nvcc without running it (no GPU needed): the timed_array
+    lowering on the default clock, with the sleep exit's controller, linked variables, custom
+    events and reducers, the decay events, neuron traces and the noise of sleeping neurons, per
+    replica. One compile stands for the single run and for the other models: a run alone is the
+    one-replica case of the same builder, and the corrected models use the same parts without
+    the exit (each nvcc compile costs CI about 11 minutes)."""
     from sleep_brian.experiment import Streams
     from sleep_brian.network import Replica, build_replicas
 
     runs = []
     for seed, sleep in ((1, 0.2), (2, 0.4), (3, 0.0)):
-        config = RunConfig(model="paper-stochastic", schedule=SMALL.replace(sleep_fraction=sleep), seed=seed)
+        config = RunConfig(model="authors", schedule=SMALL.replace(sleep_fraction=sleep), seed=seed)
         pl = plan(config)
         runs.append(Replica(pl.timeline, pl.images, Streams.derive(config.model, seed).connectivity))
+    assert config.model.sleep_exit is not None
     with devices.target("cuda_standalone", build_root=tmp_path, keep_build=True, compile_only=True) as dev:
         dev.seed(1)
         built = build_replicas(config.model, runs, lowering=devices.lowering_for("cuda_standalone"))
         dev.compile(built.net, max(r.timeline.n_steps for r in runs) * config.model.dt)
         directory = dev.directory
     assert (directory / "main").exists(), "nvcc produced no program"
-    assert built.layout.k == 3 and len(built.groups["exc"]) == 600
-    sources = list((directory / "code_objects").glob("*.cu"))
-    assert any(p.name.startswith("e_e_pre") for p in sources)  # the plastic synapses were compiled
-    print(f"compiled 3 replicas ({len(sources)} CUDA code objects) in {dev.timings['compile_s']:.0f} s")
+    assert built.layout.k == 3 and len(built.groups["exc"]) == 600 and len(built.net["sleep_exit"]) == 3
+    assert {g.clock.name for g in built.groups.values()} == {"defaultclock"}
+    names = [p.name for p in (directory / "code_objects").glob("*.cu")]
+    for part in ("e_e_pre", "e_e_exit_sum", "exc_exit_check", "sleep_exit_exc", "sleep_exit_run_regularly"):
+        assert any(part in n for n in names), f"no CUDA code object for {part}"
+    print(f"compiled 3 replicas ({len(names)} CUDA code objects) in {dev.timings['compile_s']:.0f} s")
 
 
 @pytest.mark.cuda

@@ -205,3 +205,25 @@ def test_the_authors_model_declares_their_exit():
     assert ex.groups == {"exc": ("input_e", "e_e", "e_i"), "inh": ("i_e",)}
     assert (ex.tol, ex.beta, ex.on_timeout, ex.check_every) == (1e-3, 1.0, "give_up", 1 * ms)
     assert authors(exit=False).sleep_exit is None
+
+
+def test_on_the_default_clock_it_is_the_same_run(monkeypatch):
+    """cuda_standalone builds with every object on the default clock (network.on_default_clock;
+    brian2cuda needs it). The same build on numpy, forced onto the default clock, is the same
+    simulation bit for bit, sleep exit and rescaling included: the clocks have the same dt, so
+    the schedule is the same. This stands for the CUDA build where no GPU can run it."""
+    from sleep_brian import network
+
+    model = _model(groups={"exc": GROUPS["exc"]}, beta=0.9, tol=1e-2, on_timeout="scale_to_target", check_every=5 * ms)
+    phases = _phases(20 * ms) + [Sleep(200 * ms), Test(np.arange(3), 100 * ms)]
+    _, own, eps_own = _run(model, phases)
+    built = []
+    real_build = network._build
+    monkeypatch.setattr(network, "on_default_clock", lambda lowering: True)
+    monkeypatch.setattr(network, "_build", lambda *a, **kw: built.append(real_build(*a, **kw)) or built[-1])
+    _, shared, eps_shared = _run(model, phases)
+    groups = [*built[0].groups.values(), *built[0].synapses.values()]
+    assert {g.clock.name for g in groups} == {"defaultclock"} and b2.defaultclock.dt == model.dt
+    assert eps_shared == eps_own and [e["ended"] for e in eps_own] == ["window", "converged"]
+    for k in own:
+        np.testing.assert_array_equal(shared[k], own[k], err_msg=k)
