@@ -557,13 +557,14 @@ def build_network(
     lowering : {"timed_array", "network_operation", "single_clock"}
         How the schedule reaches the network. ``"timed_array"`` (default, every device but
         GeNN): the schedule is data in TimedArrays read by ``run_regularly``, compiled with the
-        model (on cuda_standalone with every object on the default clock: :func:`on_default_clock`). ``"network_operation"`` (runtime devices only, for teaching): a Python
-        function switches the regime at every slot (:func:`regime_switcher`); it gives identical
-        results on numpy. ``"single_clock"`` (chosen for genn; runs on every device): the
-        ``timed_array`` lowering within GeNN's rules: one clock (``b2.defaultclock.dt`` is set to ``model.dt``), ``run_regularly``
-        only at the start of a step (noise in the equations, :func:`step_code`), no neuron
-        variables read by synaptic ``run_regularly`` (:func:`_sleep_clock_at`); noisy neurons
-        must use ``method='euler'``. On cpp_standalone it gives the same spikes and weights as
+        model (on cuda_standalone with every object on the default clock:
+        :func:`on_default_clock`). ``"network_operation"`` (runtime devices only, for teaching):
+        a Python function switches the regime at every slot (:func:`regime_switcher`); it gives
+        identical results on numpy. ``"single_clock"`` (chosen for genn; runs on every device):
+        the ``timed_array`` lowering within GeNN's rules: one clock (``b2.defaultclock.dt`` is
+        set to ``model.dt``), ``run_regularly`` only at the start of a step (noise in the
+        equations, :func:`step_code`), no neuron variables read by synaptic ``run_regularly``
+        (:func:`_sleep_clock_at`); noisy neurons must use ``method='euler'``. On cpp_standalone it gives the same spikes and weights as
         ``timed_array`` (tests/test_parity.py).
     connectivity : Connectivity, optional
         Use these connections instead of drawing them from ``rng``.
