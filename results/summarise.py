@@ -7,8 +7,9 @@ Usage::
 Writes into the folder:
 
 * ``runs.csv`` -- one row per run: condition, status, the full-test readout (``accuracy``), the
-  authors' test protocol (``trained_paper_protocol``), the untrained control, the time slept and
-  how each run's sleeps ended;
+  authors' test protocol (``trained_paper_protocol``), the untrained control, the time slept,
+  how each run's sleeps ended, and the run it was simulated as where a sleep cap made two the
+  same (``same_simulation_as``; its ``wall_s`` is then that run's);
 * ``summary.md`` -- per model and sleep level: mean and sd over seeds, the paired difference from
   sleep 0 with its 95 % CI, then the beta GLMM and the answers to the paper's two questions, for
   both readouts;
@@ -71,13 +72,14 @@ def runs_table(folder: Path) -> pd.DataFrame:
         ends = Counter(tl["sleeps_ended"]) if "sleeps_ended" in tl else Counter(e.get("ended") for e in tl.get("sleeps", []))
         row.update(sleep_s=tl.get("sleep_s"), sleep_scheduled_s=tl.get("sleep_scheduled_s"), n_sleeps=tl.get("n_sleeps"),
                    sleeps_converged=ends.get("converged", 0), sleeps_window=ends.get("window", 0),
-                   sleeps_cap=ends.get("cap", 0), wall_s=rec.get("timings", {}).get("total_s"))  # fmt: skip
+                   sleeps_cap=ends.get("cap", 0), wall_s=rec.get("timings", {}).get("total_s"),
+                   same_simulation_as=rec.get("build", {}).get("same_simulation_as"))  # fmt: skip
         rows.append(row)
     if not rows:
         sys.exit(f"no records under {folder}")
     keep = ["name", "status", "dataset", "variant", "sleep_fraction", "seed", "accuracy", "trained_paper_protocol",
             "trained_assignment", "untrained_accuracy", "untrained_paper_protocol", "sleep_s", "sleep_scheduled_s",
-            "n_sleeps", "sleeps_converged", "sleeps_window", "sleeps_cap", "wall_s", "error"]  # fmt: skip
+            "n_sleeps", "sleeps_converged", "sleeps_window", "sleeps_cap", "wall_s", "same_simulation_as", "error"]  # fmt: skip
     df = pd.DataFrame(rows)
     return df[[c for c in keep if c in df.columns]].sort_values(["variant", "sleep_fraction", "seed"])
 
