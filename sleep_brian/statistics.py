@@ -650,7 +650,8 @@ def paper_questions(df, metric: str = "trained_pca_qda", *, levels=(0.1, 0.2), b
     non-normal accuracies; it ignores the pairing and has little power with 5 seeds). The answer
     is ``yes`` when the sd is below baseline's at every level and significantly (p < ``alpha``)
     at one or more, ``no`` when no level is significantly narrower and at most half are narrower
-    at all, ``partly`` otherwise.
+    at all, ``partly`` otherwise. Both answers are ``too few seeds`` where the best level (for
+    the spread: the baseline) has fewer than 2 seeds: one run has no paired CI and no spread.
 
     Parameters
     ----------
@@ -698,6 +699,19 @@ def paper_questions(df, metric: str = "trained_pca_qda", *, levels=(0.1, 0.2), b
         top = s.loc[s["mean"].idxmax()]
         best = float(top["sleep_fraction"])
         in_levels = any(np.isclose(best, r) for r in levels)
+        if int(top["n"]) < 2:
+            # One seed has no paired CI and no spread: an answer would be made of nan.
+            best_rows.append({"dataset": ds, "variant": var, "metric": metric, "best_level": best,
+                              "best_mean": float(top["mean"]), "best_ci_lo": float("nan"), "best_ci_hi": float("nan"),
+                              "n": int(top["n"]), "answer": "too few seeds", "tied_with": ""})  # fmt: skip
+            sp_answers.append({"dataset": ds, "variant": var, "answer": "too few seeds", "n_narrower": 0,
+                               "n_significant": 0, "n_levels": 0})  # fmt: skip
+            text.append(f"**{ds} / {var}** ({metric})\n")
+            text.append(f"- *Is {' or '.join(f'{r:.0%}' for r in levels)} sleep best?* Cannot say yet: the highest mean, "
+                        f"{top['mean']:.3f} at {best:g}, is of {int(top['n'])} seed; a paired comparison needs 2 or more.")
+            text.append("- *Does sleep narrow the spread across seeds?* Cannot say yet: a spread needs 2 or more seeds "
+                        "per level.\n")
+            continue
         parts = []
         tied = []
         for r in levels:
@@ -750,7 +764,13 @@ def paper_questions(df, metric: str = "trained_pca_qda", *, levels=(0.1, 0.2), b
             text.append(f"- *Does sleep narrow the spread across seeds?* Cannot say: no runs at sleep {baseline:g}.\n")
             continue
         x0 = by_level[base_key].to_numpy()
-        sd0 = float(x0.std(ddof=1)) if len(x0) > 1 else float("nan")
+        if len(x0) < 2:
+            sp_answers.append({"dataset": ds, "variant": var, "answer": "too few seeds", "n_narrower": 0,
+                               "n_significant": 0, "n_levels": 0})  # fmt: skip
+            text.append(f"- *Does sleep narrow the spread across seeds?* Cannot say yet: {len(x0)} seed at sleep "
+                        f"{baseline:g}; a spread needs 2 or more.\n")
+            continue
+        sd0 = float(x0.std(ddof=1))
         lines = []
         n_lv = n_narrow = n_sig = 0
         for r, x in sorted(by_level.items()):

@@ -459,3 +459,17 @@ def test_paper_questions_known_answers():
     assert q["spread_answer"].iloc[0]["n_significant"] == 0 and q["spread_answer"].iloc[0]["answer"] != "yes"
     with pytest.raises(ConfigError, match="alpha"):
         statistics.paper_questions(TABLE, alpha=5)
+
+
+def test_paper_questions_on_one_seed_say_they_cannot_answer():
+    """One seed has no paired CI and no spread: "too few seeds", not a "yes" made of nan (the
+    paper-size sweep's first seed of the authors model got one)."""
+    one = _df([("digits", "paper", r, 1, m, "ok") for r, m in ((0.0, 0.6), (0.1, 0.9), (0.2, 0.8))])
+    q = statistics.paper_questions(one)
+    assert q["best"].iloc[0]["answer"] == "too few seeds" and q["spread_answer"].iloc[0]["answer"] == "too few seeds"
+    assert "Cannot say yet" in q["markdown"] and "Yes" not in q["markdown"] and "nan" not in q["markdown"]
+    # five seeds at every level but one at sleep 0: the best level is answered, the spread not
+    two = pd.concat([_sweep({0.1: 0.9, 0.2: 0.8}, {0.1: 0.01, 0.2: 0.01}, n_seeds=5),
+                     _df([("digits", "paper", 0.0, 1, 0.6, "ok")])])  # fmt: skip
+    q = statistics.paper_questions(two)
+    assert q["best"].iloc[0]["answer"] == "yes" and q["spread_answer"].iloc[0]["answer"] == "too few seeds"
