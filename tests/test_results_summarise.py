@@ -48,7 +48,7 @@ def test_slim_copies_are_what_a_sweep_resumes_from(tmp_path, summarise):
     assert n == len(list(RECORDS.iterdir()))
     rec = store.load_records(tmp_path / "slim")[0]
     assert "stability" not in rec and "spans" not in rec["timeline"] and "sleeps_ended" in rec["timeline"]
-    spec = SweepSpec(datasets=("fashion-mnist",), variants=("authors", "paper-stochastic"), seeds=(1,),
+    spec = SweepSpec(datasets=("fashion-mnist",), variants=("authors", "paper-stochastic"), seeds=(1, 2, 3, 4, 5),
                      schedule={"n_train": 6000, "n_test": 1000})  # fmt: skip
     configs = spec.configs()
     assert len(configs) - len(pending(configs, tmp_path / "slim")) == n
