@@ -822,6 +822,14 @@ def schedule_key(config: RunConfig) -> str:
     )
 
 
+def _regimes(tl: Timeline) -> dict:
+    """What a lowered timeline makes the network do, step by step: its regimes and spans (not
+    the images shown, nor what a sleep planned)."""
+    return {"slot_steps": int(tl.slot_steps), "sleep": tl.sleep.astype(int).tolist(),
+            "plastic": tl.plastic.astype(int).tolist(),
+            "spans": [(s.kind, s.start_step, s.stop_step, s.steps_per_image) for s in tl.spans]}  # fmt: skip
+
+
 def simulation_key(config: RunConfig) -> str:
     """Runs with equal keys are the same simulation: the configuration but its sleep fraction,
     and the same regimes in its lowered training protocol. A sleep cap makes every longer sleep
@@ -833,9 +841,7 @@ def simulation_key(config: RunConfig) -> str:
                               s.sleep_cap, m.sleep_exit), m.dt)  # fmt: skip
     d = config.to_dict()
     d["schedule"] = {k: v for k, v in d["schedule"].items() if k != "sleep_fraction"}
-    return store.config_key({"config": d, "slot_steps": int(tl.slot_steps), "sleep": tl.sleep.astype(int).tolist(),
-                             "plastic": tl.plastic.astype(int).tolist(),
-                             "spans": [(sp.kind, sp.start_step, sp.stop_step, sp.steps_per_image) for sp in tl.spans]})  # fmt: skip
+    return store.config_key({"config": d, **_regimes(tl)})
 
 
 def same_simulations(configs) -> dict[int, list[int]]:
@@ -864,10 +870,7 @@ def build_key(config: RunConfig, pl: Plan | None = None) -> str:
     shape = {
         "schedule_key": schedule_key(config),
         "n_images": int(len(pl.images)),
-        "slot_steps": int(tl.slot_steps),
-        "sleep": tl.sleep.astype(int).tolist(),
-        "plastic": tl.plastic.astype(int).tolist(),
-        "spans": [(s.kind, s.start_step, s.stop_step, s.steps_per_image) for s in tl.spans],
+        **_regimes(tl),
     }
     return store.config_key(shape)
 
@@ -919,7 +922,7 @@ def run_many(configs, *, out_dir=None, overwrite: bool = False, progress: bool =
         raise ConfigError(f"replicas = {replicas!r}; expected a whole number >= 1 or 'auto'.")
     # Runs that are the same simulation as another (a sleep cap) are not simulated again: their
     # records come from that run's arrays (_finish).
-    sims = same_simulations(configs) if all(isinstance(c, RunConfig) for c in configs) else {k: [] for k in range(len(configs))}
+    sims = same_simulations(configs)
     reps = list(sims)
     twins = {configs[k].name(): [configs[j] for j in sims[k]] for k in reps if sims[k]}
     distinct = [configs[k] for k in reps]

@@ -2,8 +2,8 @@
 
 The script is what turns a sweep folder into the committed table, statistics and figure, so it
 is run here on the committed records themselves (slim copies of real runs): one row per record,
-the level table with the numbers of the records, the GLMM declined with its reason while there
-is one seed, the figure written, and a slim copy that a sweep resumes from.
+the level table with the numbers of the records, the GLMM (fitted, or declined with its reason
+while there is one seed), the figure written, and a slim copy that a sweep resumes from.
 """
 
 import runpy
@@ -38,6 +38,8 @@ def test_summarise_writes_the_table_statistics_and_figure_of_the_records(tmp_pat
     assert "| authors | 0.1 |" in text and "Untrained control" in text
     if df["seed"].nunique() < 2:
         assert "Beta GLMM not fitted" in text  # declined with its reason, not fitted on one seed
+    else:
+        assert "| model | term | log odds ratio |" in text  # fitted: the sleep effects per model
     assert (folder / "records" / "accuracy_and_spread.png").stat().st_size > 10_000
 
 
