@@ -8,8 +8,10 @@ Writes into the folder:
 
 * ``runs.csv`` -- one row per run: condition, status, the full-test readout (``accuracy``), the
   authors' test protocol (``trained_paper_protocol``), the untrained control, the time slept,
-  how each run's sleeps ended, and the run it was simulated as where a sleep cap made two the
-  same (``same_simulation_as``; its ``wall_s`` is then that run's);
+  how each run's sleeps ended, the run it was simulated as where a sleep cap made two the
+  same (``same_simulation_as``; its ``wall_s`` is then that run's), and ``flags``: what the
+  installed library's rule finds suspect in the record's stored weight and rate summaries
+  (``status`` is the record's own, so a record made before a rule changed keeps its verdict);
 * ``summary.md`` -- per model and sleep level: mean and sd over seeds, the paired difference from
   sleep 0 with its 95 % CI, then the beta GLMM and the answers to the paper's two questions, for
   both readouts;
@@ -38,6 +40,7 @@ import pandas as pd
 
 from sleep_brian import plotting, statistics, store
 from sleep_brian.errors import ConfigError
+from sleep_brian.experiment import _flags
 
 READOUTS = {
     "accuracy": "full-test readout (PCA+QDA fitted on the 1,000 fit images, scored on all test images)",
@@ -64,6 +67,12 @@ def slim(src: Path, dest: Path) -> int:
     return n
 
 
+def flags_in_words(flags: dict) -> str:
+    """``'runaway: input_e; silent'`` for a record's flags, ``''`` for none."""
+    said = [f"{k}: {', '.join(v)}" for k, v in flags.items() if isinstance(v, list) and v]
+    return "; ".join(said + (["silent"] if flags.get("silent") else []))
+
+
 def runs_table(folder: Path) -> pd.DataFrame:
     rows = []
     for rec in store.load_records(folder):
@@ -73,13 +82,14 @@ def runs_table(folder: Path) -> pd.DataFrame:
         row.update(sleep_s=tl.get("sleep_s"), sleep_scheduled_s=tl.get("sleep_scheduled_s"), n_sleeps=tl.get("n_sleeps"),
                    sleeps_converged=ends.get("converged", 0), sleeps_window=ends.get("window", 0),
                    sleeps_cap=ends.get("cap", 0), wall_s=rec.get("timings", {}).get("total_s"),
-                   same_simulation_as=rec.get("build", {}).get("same_simulation_as"))  # fmt: skip
+                   same_simulation_as=rec.get("build", {}).get("same_simulation_as"),
+                   flags=flags_in_words(_flags(rec.get("weights", {}), rec.get("rates", {}))))  # fmt: skip
         rows.append(row)
     if not rows:
         sys.exit(f"no records under {folder}")
     keep = ["name", "status", "dataset", "variant", "sleep_fraction", "seed", "accuracy", "trained_paper_protocol",
             "trained_assignment", "untrained_accuracy", "untrained_paper_protocol", "sleep_s", "sleep_scheduled_s",
-            "n_sleeps", "sleeps_converged", "sleeps_window", "sleeps_cap", "wall_s", "same_simulation_as", "error"]  # fmt: skip
+            "n_sleeps", "sleeps_converged", "sleeps_window", "sleeps_cap", "wall_s", "same_simulation_as", "flags", "error"]  # fmt: skip
     df = pd.DataFrame(rows)
     return df[[c for c in keep if c in df.columns]].sort_values(["variant", "sleep_fraction", "seed"])
 
@@ -143,7 +153,8 @@ def main(argv=None) -> None:
     df.to_csv(args.folder / "runs.csv", index=False, float_format="%.6g")
     ok = df[df["status"] != "failed"]
     text = [f"# Summary of {args.folder.name}", "",
-            f"{len(df)} runs recorded ({(df['status'] == 'failed').sum()} failed, {(df['status'] == 'flagged').sum()} flagged); "
+            f"{len(df)} runs recorded ({(df['status'] == 'failed').sum()} failed, {(df['flags'] != '').sum()} flagged by the current rule, "
+            f"{(df['status'] == 'flagged').sum()} by their own); "
             f"per model and sleep level: " + ", ".join(f"{v} {dict(Counter(g['sleep_fraction']))}" for v, g in ok.groupby("variant")),
             ""]  # fmt: skip
     for metric, what in READOUTS.items():

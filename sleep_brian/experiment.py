@@ -68,6 +68,7 @@ __all__ = [
     "stream",
     "STREAMS",
     "RUNAWAY_FRACTION",
+    "SILENT_ACTIVITY_RATIO",
 ]
 
 #: A pathway has run away when at least this fraction of its weights sits at the bound away
@@ -76,6 +77,12 @@ RUNAWAY_FRACTION = 0.1
 RUNAWAY_GROWTH = 10.0
 #: A pathway with at least this fraction of its weights at either bound is saturated.
 SATURATED_FRACTION = 0.25
+#: A trained network is silent when no read-out neuron fires on the test images, or when the
+#: fraction of them that fire per image is below this fraction of the untrained control's.
+#: Measured on Fashion-MNIST at 6,000 images (results/fashion-6000, the sleep-0 runs, which
+#: carry the control): paper-stochastic keeps 1.5-3 % of its control's activity (0.2-0.5 % of
+#: 400 neurons per image; readout 0.17 against the control's 0.65), `authors` has 6-9 times it.
+SILENT_ACTIVITY_RATIO = 0.1
 
 
 @dataclass(frozen=True)
@@ -486,6 +493,8 @@ def _flags(weights: dict, rates: dict) -> dict:
     |w| grown >= RUNAWAY_GROWTH-fold (the authors' STDP without sleep: 0.15 -> 4.3, with 35 % of
     the weights at the lower bound and the rest spread up to the upper one). Saturated: >=
     SATURATED_FRACTION at either bound (bimodal STDP, or weights decayed onto the lower bound).
+    Silent: no read-out neuron fires on the test images, or, where the run has its untrained
+    control, the fraction that fires per image is below SILENT_ACTIVITY_RATIO of the control's.
     """
     flags = {"nan_weights": [], "runaway": [], "saturated": [], "silent": False}
     for pw, entry in weights.items():
@@ -502,9 +511,15 @@ def _flags(weights: dict, rates: dict) -> dict:
             flags["runaway"].append(pw)
         if st["saturation"] >= SATURATED_FRACTION:
             flags["saturated"].append(pw)
-    trained = rates.get("trained")
+    trained, untrained = rates.get("trained"), rates.get("untrained")
     if trained is not None and trained.get("rate_max_hz") == 0:
         flags["silent"] = True
+    elif trained is not None and untrained:
+        # Relative to the control, not absolute: how many neurons answer an image is the model's
+        # own (a winner-take-all layer answers with few), and a run has its control beside it.
+        active, control = trained.get("mean_active_per_sample"), untrained.get("mean_active_per_sample")
+        if active is not None and control and active < SILENT_ACTIVITY_RATIO * control:
+            flags["silent"] = True
     return flags
 
 

@@ -41,6 +41,14 @@ def test_summarise_writes_the_table_statistics_and_figure_of_the_records(tmp_pat
     else:
         assert "| model | term | log odds ratio |" in text  # fitted: the sleep effects per model
     assert (folder / "records" / "accuracy_and_spread.png").stat().st_size > 10_000
+    # flags by the current rule, from the stored summaries: the corrected network without sleep
+    # has fallen silent (its records predate the relative rule and say "ok" themselves), the
+    # authors' without sleep has run away, and 10 % sleep spares both
+    flags = df["flags"].fillna("")
+    sleep0, sleep10 = df["sleep_fraction"] == 0, (df["sleep_fraction"] - 0.1).abs() < 1e-9
+    ps, au = df["variant"] == "paper-stochastic", df["variant"] == "authors"
+    assert (flags[ps & sleep0] == "silent").all() and (flags[ps & ~sleep0] == "").all()
+    assert flags[au & sleep0].str.contains("runaway: input_e").all() and (flags[au & sleep10] == "").all()
 
 
 def test_slim_copies_are_what_a_sweep_resumes_from(tmp_path, summarise):
