@@ -132,7 +132,8 @@ def glmm_lines(df: pd.DataFrame, metric: str) -> str:
     eff = fit[fit["kind"] == "sleep effect"]
     lines = ["| model | term | log odds ratio | 95 % CI | p |", "|---|---|---|---|---|"]
     for _, r in eff.iterrows():
-        lines.append(f"| {r.get('variant', '')} | {r['term']} | {r['estimate']:+.3f} | [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}] | {r['p']:.2g} |")
+        term = r["term"].split(" | ")[0]  # "sleep[0.1] | variant=v": the model has its own column, and "|" ends a cell
+        lines.append(f"| {r.get('variant', '')} | {term} | {r['estimate']:+.3f} | [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}] | {r['p']:.2g} |")
     other = fit[fit["kind"].isin(["precision", "random sd"])]
     extra = "; ".join(f"{r['term']} {r['estimate']:.3g} [{r['ci_lo']:.3g}, {r['ci_hi']:.3g}] ({r['fit']})" for _, r in other.iterrows())
     return "\n".join(lines) + ("\n\n" + extra if extra else "")

@@ -39,7 +39,7 @@ def test_summarise_writes_the_table_statistics_and_figure_of_the_records(tmp_pat
     if df["seed"].nunique() < 2:
         assert "Beta GLMM not fitted" in text  # declined with its reason, not fitted on one seed
     else:
-        assert "| model | term | log odds ratio |" in text  # fitted: the sleep effects per model
+        assert "| model | term | log odds ratio |" in text and "| authors | sleep[0.1] | +" in text  # fitted: one effect per model and level
     assert (folder / "records" / "accuracy_and_spread.png").stat().st_size > 10_000
     # flags by the current rule, from the stored summaries: the corrected network without sleep
     # has fallen silent (its records predate the relative rule and say "ok" themselves), the
