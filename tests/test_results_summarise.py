@@ -34,6 +34,9 @@ def test_summarise_writes_the_table_statistics_and_figure_of_the_records(tmp_pat
     by_name = {r["name"]: r for r in recs}
     for _, row in df.iterrows():
         assert row["accuracy"] == pytest.approx(by_name[row["name"]]["accuracy"]["trained"]["accuracy_pca_qda"], abs=1e-6)
+    wall = dict(zip(df["name"], df["wall_s"]))
+    twins = df[df["same_simulation_as"].notna()]
+    assert len(twins) and (twins["name"].map(wall) == twins["same_simulation_as"].map(wall)).all()  # a twin costs its simulation
     text = (folder / "records" / "summary.md").read_text()
     assert "| authors | 0.1 |" in text and "Untrained control" in text
     if df["seed"].nunique() < 2:
