@@ -693,18 +693,23 @@ def _announce(prep: _Prepared) -> None:
     )
 
 
-def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bool, build: dict | None = None) -> RunResult:
+def _finish(prep: _Prepared, arrays: dict, timings: dict, out_dir, overwrite: bool, build: dict | None = None,
+            timed: bool = False) -> RunResult:  # fmt: skip
     """Readouts, metrics and the record of a simulated run; save it if ``out_dir`` is given.
 
-    The runs whose simulation this was (``prep.twins``) get theirs first, from the same arrays:
-    each record is its own configuration's (its planned sleeps, its name), and its ``build``
-    names the run that was simulated (``same_simulation_as``)."""
-    twins = [_finish(t, dict(arrays), dict(timings), out_dir, overwrite,
-                     build={**(build or {"reused": False}), "same_simulation_as": prep.name})
-             for t in prep.twins]  # fmt: skip
+    The runs whose simulation this was (``prep.twins``) get theirs from the same arrays: each
+    record is its own configuration's (its planned sleeps, its name), its ``build`` names the
+    run that was simulated (``same_simulation_as``) and its ``timings`` are that run's
+    (``timed``: a twin was prepared when its task began, so its own clock would count the
+    task's earlier runs)."""
     config, pl = prep.config, prep.plan
+    twin_arrays = [dict(arrays) for _ in prep.twins]  # before this run's summary adds to them
     summary = _summarise(config, pl, arrays)
-    timings.update(plan_s=prep.t_plan - prep.t_start, total_s=time.perf_counter() - prep.t_start)
+    if not timed:
+        timings.update(plan_s=prep.t_plan - prep.t_start, total_s=time.perf_counter() - prep.t_start)
+    twins = [_finish(t, a, dict(timings), out_dir, overwrite, timed=True,
+                     build={**(build or {"reused": False}), "same_simulation_as": prep.name})
+             for t, a in zip(prep.twins, twin_arrays)]  # fmt: skip
     record = {
         "schema": 2,
         "name": prep.name,

@@ -264,4 +264,5 @@ def test_runs_a_sleep_cap_makes_equal_are_simulated_once(tmp_path):
     for key in ("accuracy", "rates", "population_rates", "energy", "weights", "flags", "stability", "status"):
         assert rec[b.name()][key] == alone[key], key
     assert rec[a.name()]["accuracy"] == alone["accuracy"]  # the same simulation
+    assert rec[b.name()]["timings"] == rec[a.name()]["timings"]  # and its cost, not its task's so far
     assert run_sweep([a, b, c], tmp_path, n_workers=1, progress=False)["ran"] == 0
